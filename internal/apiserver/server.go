@@ -1,0 +1,281 @@
+// Package apiserver is Wharf's Kubernetes API server: the k8s.io/api types
+// served by k8s.io/apiserver's generic server on etcd (see DESIGN.md for why
+// the generic server rather than our own REST layer), with Wharf's own
+// registry table, printers, bootstrap objects and identities.
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle"
+	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/server/dynamiccertificates"
+	"k8s.io/apiserver/pkg/server/options"
+	"k8s.io/apiserver/pkg/storage/storagebackend"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	basecompatibility "k8s.io/component-base/compatibility"
+
+	"github.com/wharf-io/wharf/internal/apiserver/registry"
+	"github.com/wharf-io/wharf/internal/apiserver/scheme"
+	generatedopenapi "github.com/wharf-io/wharf/internal/generated/openapi"
+)
+
+// KubernetesVersion is the Kubernetes release whose API Wharf serves; /version
+// reports it so kubectl's version-skew check is satisfied.
+const KubernetesVersion = "v1.37.2"
+
+// Config is the API server's configuration.
+type Config struct {
+	// DataDir holds tls/, admin.kubeconfig and (embedded) etcd.
+	DataDir string
+	// BindAddress and SecurePort are where HTTPS is served (0.0.0.0:6443).
+	BindAddress string
+	SecurePort  int
+	// AdvertiseAddress is the address other nodes and the kubeconfig use.
+	AdvertiseAddress string
+	// EtcdServers are the etcd client URLs.
+	EtcdServers []string
+	// ServiceCIDR is the service IP range; its first address is the
+	// kubernetes service's.
+	ServiceCIDR string
+	// ClusterDomain is the DNS domain (cluster.local).
+	ClusterDomain string
+	// ClusterDNS is the kube-dns service's address (default: the tenth
+	// address of ServiceCIDR).
+	ClusterDNS string
+	// TLSSANs are extra names and addresses for the serving certificate.
+	TLSSANs []string
+	// CompactionInterval overrides etcd compaction's 5 minute interval
+	// (tests use a short one); 0 keeps the default.
+	CompactionInterval time.Duration
+}
+
+// Defaults fills in unset fields.
+func (c *Config) Defaults() {
+	if c.BindAddress == "" {
+		c.BindAddress = "0.0.0.0"
+	}
+	if c.SecurePort == 0 {
+		c.SecurePort = 6443
+	}
+	if c.ServiceCIDR == "" {
+		c.ServiceCIDR = "10.96.0.0/12"
+	}
+	if c.ClusterDomain == "" {
+		c.ClusterDomain = "cluster.local"
+	}
+	if c.CompactionInterval == 0 {
+		c.CompactionInterval = storagebackend.DefaultCompactInterval
+	}
+}
+
+func (c *Config) firstServiceIP() net.IP {
+	_, n, err := net.ParseCIDR(c.ServiceCIDR)
+	if err != nil {
+		return nil
+	}
+	ip := append(net.IP{}, n.IP.To16()...)
+	ip[len(ip)-1]++
+	return ip
+}
+
+// Server is a configured API server, ready to run.
+type Server struct {
+	cfg     Config
+	generic *genericapiserver.GenericAPIServer
+	// Kubeconfig is the path of the admin kubeconfig written at start.
+	Kubeconfig string
+	// Secrets are the cluster secrets shared through etcd.
+	Secrets *ClusterSecrets
+}
+
+// New prepares the server: loads or makes the cluster secrets in etcd,
+// writes certificates and the admin kubeconfig, and installs every API group.
+func New(ctx context.Context, c Config) (*Server, error) {
+	c.Defaults()
+	secrets, err := loadSecrets(ctx, c.EtcdServers)
+	if err != nil {
+		return nil, err
+	}
+	ca, err := secrets.CA()
+	if err != nil {
+		return nil, err
+	}
+	certFile, keyFile, err := writeServingCert(&c, ca)
+	if err != nil {
+		return nil, fmt.Errorf("write serving certificate: %w", err)
+	}
+	kubeconfig, err := writeAdminKubeconfig(&c, ca)
+	if err != nil {
+		return nil, fmt.Errorf("write admin kubeconfig: %w", err)
+	}
+	gc, factory, err := genericConfig(&c, ca.CertPEM, certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	gs, err := gc.Complete(factory).New("wharf-apiserver", genericapiserver.NewEmptyDelegate())
+	if err != nil {
+		return nil, fmt.Errorf("build API server: %w", err)
+	}
+	storage, err := registry.Build(registry.Resources(), gc.RESTOptionsGetter)
+	if err != nil {
+		return nil, err
+	}
+	if err := installAPIs(gs, storage); err != nil {
+		return nil, err
+	}
+	gs.AddPostStartHookOrDie("wharf-informers", func(hc genericapiserver.PostStartHookContext) error {
+		factory.Start(hc.Done())
+		return nil
+	})
+	gs.AddPostStartHookOrDie("wharf-bootstrap-objects", func(hc genericapiserver.PostStartHookContext) error {
+		return bootstrapObjects(hc, hc.LoopbackClientConfig, &c)
+	})
+	return &Server{cfg: c, generic: gs, Kubeconfig: kubeconfig, Secrets: secrets}, nil
+}
+
+// Run serves until ctx ends, then shuts down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	return s.generic.PrepareRun().RunWithContext(ctx)
+}
+
+func loadSecrets(ctx context.Context, endpoints []string) (*ClusterSecrets, error) {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 10 * time.Second, Logger: nopLogger()})
+	if err != nil {
+		return nil, fmt.Errorf("connect to etcd %v: %w", endpoints, err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return LoadOrCreateSecrets(ctx, cli)
+}
+
+// genericConfig builds the generic server's configuration: serving, client
+// certificate and token authentication, authorization, admission, OpenAPI and
+// the etcd-backed storage options.
+func genericConfig(c *Config, caPEM []byte, certFile, keyFile string) (*genericapiserver.Config, informers.SharedInformerFactory, error) {
+	gc := genericapiserver.NewConfig(scheme.Codecs)
+	gc.EffectiveVersion = basecompatibility.NewEffectiveVersionFromString(KubernetesVersion[1:], "", "")
+	serving := options.NewSecureServingOptions()
+	serving.BindAddress = net.ParseIP(c.BindAddress)
+	serving.BindPort = c.SecurePort
+	serving.ServerCert.CertKey.CertFile = certFile
+	serving.ServerCert.CertKey.KeyFile = keyFile
+	if err := serving.WithLoopback().ApplyTo(&gc.SecureServing, &gc.LoopbackClientConfig); err != nil {
+		return nil, nil, fmt.Errorf("serve HTTPS on %s:%d: %w", c.BindAddress, c.SecurePort, err)
+	}
+	if ip := net.ParseIP(c.AdvertiseAddress); ip != nil {
+		gc.PublicAddress = ip
+	} else {
+		gc.PublicAddress = net.ParseIP("127.0.0.1")
+	}
+	clientCA, err := dynamiccertificates.NewStaticCAContent("wharf-ca", caPEM)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := gc.Authentication.ApplyClientCert(clientCA, gc.SecureServing); err != nil {
+		return nil, nil, err
+	}
+	gc.Authentication.Authenticator = newAuthenticator(clientCA)
+	gc.Authorization.Authorizer = newAuthorizer()
+	gc.BuildHandlerChainFunc = func(h http.Handler, cfg *genericapiserver.Config) http.Handler {
+		return withVersion(genericapiserver.DefaultBuildHandlerChain(h, cfg))
+	}
+
+	namer := openapinamer.NewDefinitionNamer(scheme.External)
+	gc.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(generatedopenapi.GetOpenAPIDefinitions, namer)
+	gc.OpenAPIConfig.Info.Title = "Kubernetes"
+	gc.OpenAPIConfig.Info.Version = KubernetesVersion
+	gc.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(generatedopenapi.GetOpenAPIDefinitions, namer)
+	gc.OpenAPIV3Config.Info.Title = "Kubernetes"
+	gc.OpenAPIV3Config.Info.Version = KubernetesVersion
+
+	defs := registry.Resources()
+	etcdOpts := registry.NewEtcdOptions(storagebackend.TransportConfig{ServerList: c.EtcdServers}, defs)
+	etcdOpts.CompactionInterval = c.CompactionInterval
+	gc.RESTOptionsGetter = etcdOpts
+
+	client, err := kubernetes.NewForConfig(gc.LoopbackClientConfig)
+	if err != nil {
+		return nil, nil, err
+	}
+	factory := informers.NewSharedInformerFactory(client, 10*time.Minute)
+	admit, err := newAdmission(client, factory)
+	if err != nil {
+		return nil, nil, err
+	}
+	gc.AdmissionControl = admit
+	return gc, factory, nil
+}
+
+// newAdmission builds the admission chain in upstream's order. For now:
+// NamespaceLifecycle (refuses objects in namespaces that do not exist or are
+// terminating, and deletion of default, kube-system and kube-public).
+func newAdmission(client kubernetes.Interface, factory informers.SharedInformerFactory) (admission.Interface, error) {
+	nl, err := lifecycle.NewLifecycle(sets.New(metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic))
+	if err != nil {
+		return nil, err
+	}
+	nl.SetExternalKubeClientSet(client)
+	nl.SetExternalKubeInformerFactory(factory)
+	if err := nl.ValidateInitialization(); err != nil {
+		return nil, err
+	}
+	return admission.NewChainHandler(nl), nil
+}
+
+// installAPIs installs the core group at /api and every other group at /apis,
+// in the order of scheme.ServedGroupVersions (networking.k8s.io before
+// extensions, as upstream lists them).
+func installAPIs(gs *genericapiserver.GenericAPIServer, storage registry.Storage) error {
+	var groups []*genericapiserver.APIGroupInfo
+	for _, gv := range scheme.ServedGroupVersions {
+		resources, ok := storage[gv]
+		if !ok {
+			continue
+		}
+		info := genericapiserver.NewDefaultAPIGroupInfo(gv.Group, scheme.Scheme, scheme.ParameterCodec, scheme.Codecs)
+		info.PrioritizedVersions = []schema.GroupVersion{gv}
+		info.VersionedResourcesStorageMap[gv.Version] = resources
+		if gv.Group == "" {
+			if err := gs.InstallLegacyAPIGroup(genericapiserver.DefaultLegacyAPIPrefix, &info); err != nil {
+				return fmt.Errorf("install core API: %w", err)
+			}
+			continue
+		}
+		groups = append(groups, &info)
+	}
+	if err := gs.InstallAPIGroups(groups...); err != nil {
+		return fmt.Errorf("install API groups: %w", err)
+	}
+	if gs.AggregatedDiscoveryGroupManager != nil {
+		for _, gv := range scheme.ServedGroupVersions {
+			if p, ok := groupPriority[gv.Group]; ok {
+				gs.AggregatedDiscoveryGroupManager.SetGroupVersionPriority(
+					metav1.GroupVersion{Group: gv.Group, Version: gv.Version}, p, 15)
+			}
+		}
+	}
+	return nil
+}
+
+// groupPriority orders groups in aggregated discovery as kube-apiserver does,
+// except that networking.k8s.io comes before extensions, so that `kubectl get
+// ingress` means networking.k8s.io/v1 Ingresses.
+var groupPriority = map[string]int{
+	"": 18000, "apps": 17800, "events.k8s.io": 17750, "authentication.k8s.io": 17700,
+	"authorization.k8s.io": 17600, "autoscaling": 17500, "networking.k8s.io": 17200,
+	"extensions": 17150, "policy": 17100, "rbac.authorization.k8s.io": 17000,
+	"coordination.k8s.io": 16500, "discovery.k8s.io": 16200,
+}
