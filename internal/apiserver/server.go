@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -115,6 +116,9 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	certFile, keyFile, err := writeServingCert(&c, ca)
 	if err != nil {
 		return nil, fmt.Errorf("write serving certificate: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(c.DataDir, "token"), []byte(secrets.JoinToken+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write join token: %w", err)
 	}
 	kubeconfig, err := writeAdminKubeconfig(&c, ca)
 	if err != nil {

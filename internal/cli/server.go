@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -39,6 +40,8 @@ func (o *serverOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.api.ClusterDomain, "cluster-domain", "cluster.local", "cluster DNS domain")
 	fs.StringVar(&o.api.ClusterDNS, "cluster-dns", "", "address of the cluster DNS service (default: the tenth address of --service-cidr)")
 	fs.StringSliceVar(&o.tlsSANs, "tls-san", nil, "extra names or addresses for the serving certificate")
+	fs.DurationVar(&o.api.CompactionInterval, "etcd-compaction-interval", 5*time.Minute,
+		"how often etcd history is compacted, each time to the revision seen one interval earlier")
 }
 
 func newServerCommand() *cobra.Command {

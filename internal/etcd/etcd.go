@@ -58,7 +58,8 @@ func Start(ctx context.Context, c Config) (*Server, error) {
 	cfg.AdvertisePeerUrls = []url.URL{*peer}
 	cfg.InitialCluster = cfg.Name + "=" + peer.String()
 	cfg.UnsafeNoFsync = c.UnsafeNoFsync
-	cfg.LogLevel = zapcore.ErrorLevel.String()
+	// etcd logs normal shutdown as errors; real failures arrive on Err().
+	cfg.LogLevel = zapcore.FatalLevel.String()
 	// The API server compacts history itself (every 5 minutes, to the
 	// revision of the previous round), as kube-apiserver does.
 	cfg.AutoCompactionRetention = "0"

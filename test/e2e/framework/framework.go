@@ -156,6 +156,14 @@ func (s *Server) launch() {
 	}
 }
 
+// PID is the process id of the running wharf process (0 if none).
+func (s *Server) PID() int {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Log returns what the process printed so far.
 func (s *Server) Log() string {
 	s.mu.Lock()
