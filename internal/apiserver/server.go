@@ -146,6 +146,9 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	gs.AddPostStartHookOrDie("wharf-bootstrap-objects", func(hc genericapiserver.PostStartHookContext) error {
 		return bootstrapObjects(hc, hc.LoopbackClientConfig, &c)
 	})
+	if err := addPeerHooks(gs, &c); err != nil {
+		return nil, err
+	}
 	return &Server{cfg: c, generic: gs, Kubeconfig: kubeconfig, Secrets: secrets}, nil
 }
 
@@ -282,4 +285,31 @@ var groupPriority = map[string]int{
 	"authorization.k8s.io": 17600, "autoscaling": 17500, "networking.k8s.io": 17200,
 	"extensions": 17150, "policy": 17100, "rbac.authorization.k8s.io": 17000,
 	"coordination.k8s.io": 16500, "discovery.k8s.io": 16200,
+}
+
+// addPeerHooks keeps this server in the kubernetes service's endpoints while
+// it runs and takes it out before it shuts down.
+func addPeerHooks(gs *genericapiserver.GenericAPIServer, c *Config) error {
+	addr := c.AdvertiseAddress
+	if addr == "" {
+		addr = "127.0.0.1"
+	}
+	var p *peers
+	gs.AddPostStartHookOrDie("wharf-apiserver-endpoints", func(hc genericapiserver.PostStartHookContext) error {
+		client, err := kubernetes.NewForConfig(hc.LoopbackClientConfig)
+		if err != nil {
+			return err
+		}
+		p = &peers{client: client, address: addr, port: c.SecurePort, now: time.Now}
+		go p.run(hc)
+		return nil
+	})
+	return gs.AddPreShutdownHook("wharf-apiserver-endpoints", func() error {
+		if p == nil {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return p.stop(ctx)
+	})
 }

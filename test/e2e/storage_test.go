@@ -355,6 +355,39 @@ func TestTwoServersShareEtcd(t *testing.T) {
 	if ta == "" || ta != tb {
 		t.Errorf("join tokens differ: %q vs %q", ta, tb)
 	}
+
+	// The kubernetes service's endpoints list both servers, and lose the
+	// second when it stops.
+	waitPorts := func(want ...int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			ep, err := a.Client().CoreV1().Endpoints("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+			var got []int
+			if err == nil {
+				for _, ss := range ep.Subsets {
+					for _, p := range ss.Ports {
+						got = append(got, int(p.Port))
+					}
+				}
+			}
+			if fmt.Sprint(got) == fmt.Sprint(want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("kubernetes endpoints ports %v (err %v), want %v", got, err, want)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	pa, pb := a.Port, b.Port
+	if pa < pb {
+		waitPorts(pa, pb)
+	} else {
+		waitPorts(pb, pa)
+	}
+	b.Stop()
+	waitPorts(pa)
 }
 
 func readFile(t *testing.T, path string) string {
