@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"runtime"
@@ -10,40 +9,28 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/group"
 	x509request "k8s.io/apiserver/pkg/authentication/request/x509"
 	"k8s.io/apiserver/pkg/authentication/user"
-	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
+	"k8s.io/client-go/informers"
+
+	"github.com/wharf-io/wharf/internal/apiserver/authz"
 )
 
-// publicPaths may be read without credentials, as upstream's
-// system:public-info-viewer role allows: health checks and the version.
-var publicPaths = map[string]bool{"/healthz": true, "/livez": true, "/readyz": true, "/version": true, "/version/": true}
-
-func isPublicPath(p string) bool {
-	if publicPaths[p] {
-		return true
-	}
-	for _, prefix := range []string{"/healthz/", "/livez/", "/readyz/"} {
-		if strings.HasPrefix(p, prefix) {
-			return true
-		}
-	}
-	return false
-}
-
 // newAuthenticator accepts client certificates signed by the cluster CA (the
-// certificate's CN is the user, its O the groups). A request without valid
-// credentials is anonymous only for the public paths; anywhere else it gets
-// 401 Unauthorized, as kube-apiserver with --anonymous-auth=false.
+// certificate's CN is the user, its O the groups, to which system:authenticated
+// is added as upstream does). A request without valid credentials is
+// anonymous only for the public paths; anywhere else it gets 401
+// Unauthorized, as kube-apiserver with --anonymous-auth=false.
 func newAuthenticator(ca dynamiccertificates.CAContentProvider) authenticator.Request {
-	certs := x509request.NewDynamic(ca.VerifyOptions, x509request.CommonNameUserConversion)
+	certs := group.NewAuthenticatedGroupAdder(x509request.NewDynamic(ca.VerifyOptions, x509request.CommonNameUserConversion))
 	return authenticator.RequestFunc(func(req *http.Request) (*authenticator.Response, bool, error) {
 		resp, ok, err := certs.AuthenticateRequest(req)
 		if ok && err == nil {
 			return resp, true, nil
 		}
-		if isPublicPath(req.URL.Path) {
+		if authz.IsPublicPath(req.URL.Path) {
 			return &authenticator.Response{User: &user.DefaultInfo{
 				Name: user.Anonymous, Groups: []string{user.AllUnauthenticated}}}, true, nil
 		}
@@ -51,38 +38,14 @@ func newAuthenticator(ca dynamiccertificates.CAContentProvider) authenticator.Re
 	})
 }
 
-// newAuthorizer allows system:masters everything, every authenticated user
-// discovery and the OpenAPI documents, and anyone the public paths.
-// Everything else is refused with upstream's 403.
-func newAuthorizer() authorizer.Authorizer {
-	return authorizer.AuthorizerFunc(func(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
-		u := a.GetUser()
-		if u == nil {
-			return authorizer.DecisionNoOpinion, "no user", nil
-		}
-		for _, g := range u.GetGroups() {
-			if g == user.SystemPrivilegedGroup {
-				return authorizer.DecisionAllow, "", nil
-			}
-		}
-		if a.IsResourceRequest() {
-			return authorizer.DecisionNoOpinion, "", nil
-		}
-		p := a.GetPath()
-		if isPublicPath(p) {
-			return authorizer.DecisionAllow, "", nil
-		}
-		if u.GetName() != user.Anonymous && a.IsReadOnly() && isDiscoveryPath(p) {
-			return authorizer.DecisionAllow, "", nil
-		}
-		return authorizer.DecisionNoOpinion, "", nil
-	})
-}
-
-// isDiscoveryPath is what upstream's system:discovery role covers.
-func isDiscoveryPath(p string) bool {
-	return p == "/api" || p == "/apis" || strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/apis/") ||
-		strings.HasPrefix(p, "/openapi/")
+// newAuthorizer is upstream's Node,RBAC authorization with Wharf's fixed
+// rules in front (see package authz): system:masters may do everything,
+// anyone the public paths, authenticated users discovery, OpenAPI and their
+// self reviews; agents get the node authorizer's rules and everyone else
+// what RBAC objects grant. It registers the RBAC and pod informers with
+// factory, which the server starts after it has started serving.
+func newAuthorizer(factory informers.SharedInformerFactory) *authz.Authorizer {
+	return authz.New(factory)
 }
 
 // withVersion serves /version with the Kubernetes release whose API Wharf

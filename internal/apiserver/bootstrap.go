@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/wharf-io/wharf/internal/apiserver/authz"
 )
 
 // IngressClassName is the IngressClass Wharf's controller claims; it is
@@ -24,8 +26,10 @@ const IngressClassName = "wharf"
 const IngressControllerName = "wharf.io/ingress-controller"
 
 // bootstrapObjects creates the objects every cluster has from its first
-// start: the system namespaces, the kubernetes and kube-dns services, and the
-// default IngressClass. Objects that exist are left as they are.
+// start: the system namespaces, the kubernetes and kube-dns services, the
+// default IngressClass, and upstream's default cluster roles and bindings
+// (authz.ClusterRoles, authz.ClusterRoleBindings). Objects that exist are
+// left as they are.
 func bootstrapObjects(ctx context.Context, cfg *rest.Config, c *Config) error {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -49,7 +53,12 @@ func ensureBootstrapObjects(ctx context.Context, client kubernetes.Interface, c 
 	}
 	svcs := []*corev1.Service{kubernetesService(c), kubeDNSService(c)}
 	for _, svc := range svcs {
-		_, err := client.CoreV1().Services(svc.Namespace).Create(ctx, svc, metav1.CreateOptions{})
+		// Look first: a create of an existing service would fail on its
+		// cluster IP (allocated before the name is checked, as upstream).
+		_, err := client.CoreV1().Services(svc.Namespace).Get(ctx, svc.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			_, err = client.CoreV1().Services(svc.Namespace).Create(ctx, svc, metav1.CreateOptions{})
+		}
 		if ignoreExists(err) != nil {
 			return fmt.Errorf("service %s/%s: %w", svc.Namespace, svc.Name, err)
 		}
@@ -62,6 +71,18 @@ func ensureBootstrapObjects(ctx context.Context, client kubernetes.Interface, c 
 	_, err := client.NetworkingV1().IngressClasses().Create(ctx, class, metav1.CreateOptions{})
 	if ignoreExists(err) != nil {
 		return fmt.Errorf("ingressclass %s: %w", IngressClassName, err)
+	}
+	for _, role := range authz.ClusterRoles() {
+		_, err := client.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{})
+		if ignoreExists(err) != nil {
+			return fmt.Errorf("clusterrole %s: %w", role.Name, err)
+		}
+	}
+	for _, binding := range authz.ClusterRoleBindings() {
+		_, err := client.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{})
+		if ignoreExists(err) != nil {
+			return fmt.Errorf("clusterrolebinding %s: %w", binding.Name, err)
+		}
 	}
 	return nil
 }

@@ -13,12 +13,17 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle"
+	"k8s.io/apiserver/pkg/admission/plugin/resourcequota"
+	resourcequotaapi "k8s.io/apiserver/pkg/admission/plugin/resourcequota/apis/resourcequota"
 	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
+	quotageneric "k8s.io/apiserver/pkg/quota/v1/generic"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	"k8s.io/apiserver/pkg/server/options"
@@ -27,9 +32,14 @@ import (
 	"k8s.io/client-go/kubernetes"
 	basecompatibility "k8s.io/component-base/compatibility"
 
+	wharfadmission "github.com/wharf-io/wharf/internal/admission"
+	"github.com/wharf-io/wharf/internal/apiserver/authz"
 	"github.com/wharf-io/wharf/internal/apiserver/registry"
+	"github.com/wharf-io/wharf/internal/apiserver/review"
 	"github.com/wharf-io/wharf/internal/apiserver/scheme"
+	quotacontroller "github.com/wharf-io/wharf/internal/controller/quota"
 	generatedopenapi "github.com/wharf-io/wharf/internal/generated/openapi"
+	"github.com/wharf-io/wharf/internal/quota"
 )
 
 // KubernetesVersion is the Kubernetes release whose API Wharf serves; /version
@@ -55,6 +65,8 @@ type Config struct {
 	// ClusterDNS is the kube-dns service's address (default: the tenth
 	// address of ServiceCIDR).
 	ClusterDNS string
+	// ServiceNodePortRange is the node port range (30000-32767).
+	ServiceNodePortRange string
 	// TLSSANs are extra names and addresses for the serving certificate.
 	TLSSANs []string
 	// CompactionInterval overrides etcd compaction's 5 minute interval
@@ -72,6 +84,9 @@ func (c *Config) Defaults() {
 	}
 	if c.ServiceCIDR == "" {
 		c.ServiceCIDR = "10.96.0.0/12"
+	}
+	if c.ServiceNodePortRange == "" {
+		c.ServiceNodePortRange = "30000-32767"
 	}
 	if c.ClusterDomain == "" {
 		c.ClusterDomain = "cluster.local"
@@ -124,7 +139,7 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("write admin kubeconfig: %w", err)
 	}
-	gc, factory, err := genericConfig(&c, ca.CertPEM, certFile, keyFile)
+	gc, factory, err := genericConfig(ctx, &c, ca.CertPEM, certFile, keyFile)
 	if err != nil {
 		return nil, err
 	}
@@ -132,11 +147,21 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build API server: %w", err)
 	}
-	storage, err := registry.Build(registry.Resources(), gc.RESTOptionsGetter)
+	services, err := newServiceAllocation(&c)
 	if err != nil {
 		return nil, err
 	}
+	addAllocationRepair(gs, services)
+	storage, err := registry.Build(withServiceAllocation(registry.Resources(), services), gc.RESTOptionsGetter)
+	if err != nil {
+		return nil, err
+	}
+	storage[authorizationv1.SchemeGroupVersion] = review.AuthorizationStorage(gc.Authorization.Authorizer)
+	storage[authenticationv1.SchemeGroupVersion] = review.AuthenticationStorage()
 	if err := installAPIs(gs, storage); err != nil {
+		return nil, err
+	}
+	if err := addQuotaController(gs, gc, factory); err != nil {
 		return nil, err
 	}
 	gs.AddPostStartHookOrDie("wharf-informers", func(hc genericapiserver.PostStartHookContext) error {
@@ -171,7 +196,7 @@ func loadSecrets(ctx context.Context, endpoints []string) (*ClusterSecrets, erro
 // genericConfig builds the generic server's configuration: serving, client
 // certificate and token authentication, authorization, admission, OpenAPI and
 // the etcd-backed storage options.
-func genericConfig(c *Config, caPEM []byte, certFile, keyFile string) (*genericapiserver.Config, informers.SharedInformerFactory, error) {
+func genericConfig(ctx context.Context, c *Config, caPEM []byte, certFile, keyFile string) (*genericapiserver.Config, informers.SharedInformerFactory, error) {
 	gc := genericapiserver.NewConfig(scheme.Codecs)
 	gc.EffectiveVersion = basecompatibility.NewEffectiveVersionFromString(KubernetesVersion[1:], "", "")
 	serving := options.NewSecureServingOptions()
@@ -195,7 +220,6 @@ func genericConfig(c *Config, caPEM []byte, certFile, keyFile string) (*generica
 		return nil, nil, err
 	}
 	gc.Authentication.Authenticator = newAuthenticator(clientCA)
-	gc.Authorization.Authorizer = newAuthorizer()
 	gc.BuildHandlerChainFunc = func(h http.Handler, cfg *genericapiserver.Config) http.Handler {
 		return withVersion(genericapiserver.DefaultBuildHandlerChain(h, cfg))
 	}
@@ -218,7 +242,8 @@ func genericConfig(c *Config, caPEM []byte, certFile, keyFile string) (*generica
 		return nil, nil, err
 	}
 	factory := informers.NewSharedInformerFactory(client, 10*time.Minute)
-	admit, err := newAdmission(client, factory)
+	gc.Authorization.Authorizer = newAuthorizer(factory)
+	admit, err := newAdmission(ctx, client, factory)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -226,10 +251,11 @@ func genericConfig(c *Config, caPEM []byte, certFile, keyFile string) (*generica
 	return gc, factory, nil
 }
 
-// newAdmission builds the admission chain in upstream's order. For now:
-// NamespaceLifecycle (refuses objects in namespaces that do not exist or are
-// terminating, and deletion of default, kube-system and kube-public).
-func newAdmission(client kubernetes.Interface, factory informers.SharedInformerFactory) (admission.Interface, error) {
+// newAdmission builds the admission chain in upstream's order:
+// NamespaceLifecycle (objects only in namespaces that exist and are not
+// terminating; default, kube-system and kube-public cannot be deleted),
+// LimitRanger, DefaultIngressClass, and ResourceQuota last.
+func newAdmission(ctx context.Context, client kubernetes.Interface, factory informers.SharedInformerFactory) (admission.Interface, error) {
 	nl, err := lifecycle.NewLifecycle(sets.New(metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic))
 	if err != nil {
 		return nil, err
@@ -239,7 +265,25 @@ func newAdmission(client kubernetes.Interface, factory informers.SharedInformerF
 	if err := nl.ValidateInitialization(); err != nil {
 		return nil, err
 	}
-	return admission.NewChainHandler(nl), nil
+	rq, err := resourcequota.NewResourceQuota(&resourcequotaapi.Configuration{}, 5)
+	if err != nil {
+		return nil, err
+	}
+	rq.SetDrainedNotification(ctx.Done())
+	rq.SetExternalKubeClientSet(client)
+	rq.SetExternalKubeInformerFactory(factory)
+	rq.SetQuotaConfiguration(quotageneric.NewConfiguration(
+		quota.Evaluators(quotageneric.ListerFuncForResourceFunc(factory.ForResource)), nil))
+	if err := rq.ValidateInitialization(); err != nil {
+		return nil, err
+	}
+	return admission.NewChainHandler(
+		nl,
+		authz.NewNodeRestriction(),
+		wharfadmission.NewLimitRanger(factory.Core().V1().LimitRanges().Lister()),
+		wharfadmission.NewDefaultIngressClass(factory.Networking().V1().IngressClasses().Lister()),
+		rq,
+	), nil
 }
 
 // installAPIs installs the core group at /api and every other group at /apis,
@@ -292,7 +336,14 @@ var groupPriority = map[string]int{
 func addPeerHooks(gs *genericapiserver.GenericAPIServer, c *Config) error {
 	addr := c.AdvertiseAddress
 	if addr == "" {
-		addr = "127.0.0.1"
+		ip := defaultHostIP()
+		if ip == nil {
+			// Endpoints may not hold loopback addresses (upstream's
+			// validation), so with no other address there is nothing to list.
+			fmt.Println("wharf: no non-loopback address to list in the kubernetes service's endpoints; set --advertise-address")
+			return nil
+		}
+		addr = ip.String()
 	}
 	var p *peers
 	gs.AddPostStartHookOrDie("wharf-apiserver-endpoints", func(hc genericapiserver.PostStartHookContext) error {
@@ -312,4 +363,24 @@ func addPeerHooks(gs *genericapiserver.GenericAPIServer, c *Config) error {
 		defer cancel()
 		return p.stop(ctx)
 	})
+}
+
+// addQuotaController registers the ResourceQuota controller's informers now
+// (before the factory starts) and runs it after start. Controllers move to
+// leader election with the controllers issue; the quota controller's writes
+// are compare-and-swap, so two servers running it only repeat work.
+func addQuotaController(gs *genericapiserver.GenericAPIServer, gc *genericapiserver.Config, factory informers.SharedInformerFactory) error {
+	client, err := kubernetes.NewForConfig(gc.LoopbackClientConfig)
+	if err != nil {
+		return err
+	}
+	ctl, err := quotacontroller.New(quotacontroller.Config{Client: client, Informer: factory})
+	if err != nil {
+		return err
+	}
+	gs.AddPostStartHookOrDie("wharf-resourcequota-controller", func(hc genericapiserver.PostStartHookContext) error {
+		go ctl.Run(hc, 2)
+		return nil
+	})
+	return nil
 }

@@ -37,6 +37,7 @@ func (o *serverOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.etcdPeerURL, "etcd-peer-url", "http://127.0.0.1:2380", "peer URL of the embedded etcd")
 	fs.BoolVar(&o.etcdNoFsync, "etcd-unsafe-no-fsync", false, "do not fsync the embedded etcd (tests on tmpfs only)")
 	fs.StringVar(&o.api.ServiceCIDR, "service-cidr", "10.96.0.0/12", "service IP range")
+	fs.StringVar(&o.api.ServiceNodePortRange, "service-node-port-range", "30000-32767", "port range for NodePort services")
 	fs.StringVar(&o.api.ClusterDomain, "cluster-domain", "cluster.local", "cluster DNS domain")
 	fs.StringVar(&o.api.ClusterDNS, "cluster-dns", "", "address of the cluster DNS service (default: the tenth address of --service-cidr)")
 	fs.StringSliceVar(&o.tlsSANs, "tls-san", nil, "extra names or addresses for the serving certificate")

@@ -78,7 +78,7 @@ func TestChapterListingsThroughKubectl(t *testing.T) {
 	wantColumns(t, out, "SELECTOR")
 	for _, want := range []string{`node-js-nodeport\s+NodePort\s+\S+\s+<none>\s+80:30001/TCP`,
 		`whale-svc-a\s+NodePort\s+\S+\s+<none>\s+80:30301/TCP`, `node-js-none\s+ClusterIP\s+None`,
-		`node-js-multi\s+LoadBalancer\s+\S+\s+\S+\s+80/TCP,8888/TCP`, `node-js-90\s+LoadBalancer\s+\S+\s+\S+\s+90/TCP`} {
+		`node-js-multi\s+LoadBalancer\s+\S+\s+\S+\s+80:3\d{4}/TCP,8888:3\d{4}/TCP`, `node-js-90\s+LoadBalancer\s+\S+\s+\S+\s+90:3\d{4}/TCP`} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("get svc -o wide: no row matching %q:\n%s", want, out)
 		}

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/registry/rest"
 )
 
@@ -81,6 +82,17 @@ type Resource struct {
 	Validate func(obj runtime.Object) field.ErrorList
 	// Table renders kubectl's columns; nil gives NAME and CREATED AT.
 	Table rest.TableConvertor
+	// Hooks run around the main resource's writes (service IP and port
+	// allocation); /status writes do not run them.
+	Hooks Hooks
+}
+
+// Hooks are the generic store's create, update and delete hooks.
+type Hooks struct {
+	BeginCreate genericregistry.BeginCreateFunc
+	BeginUpdate genericregistry.BeginUpdateFunc
+	AfterUpdate genericregistry.AfterUpdateFunc
+	AfterDelete genericregistry.AfterDeleteFunc
 }
 
 // GroupResource is the resource's group and plural name.

@@ -13,8 +13,10 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/wharf-io/wharf/internal/apiserver/tables"
+	"github.com/wharf-io/wharf/internal/apiserver/validation"
 )
 
 var (
@@ -42,26 +44,34 @@ func Resources() []*Resource {
 				p := o.(*corev1.Pod)
 				p.Status = corev1.PodStatus{Phase: corev1.PodPending}
 			},
-			Fields: podFields, Table: tables.Pods},
+			Fields: podFields, Table: tables.Pods,
+			Validate: func(o runtime.Object) field.ErrorList { return validation.Pod(o.(*corev1.Pod)) }},
 		{GroupVersion: core, Name: "services", Singular: "service", Kind: "Service", Namespaced: true, ShortNames: []string{"svc"}, Categories: all,
 			Names: Name1035, HasStatus: true,
 			New: func() runtime.Object { return &corev1.Service{} }, NewList: func() runtime.Object { return &corev1.ServiceList{} },
-			Fields: serviceFields, Table: tables.Services},
+			Fields: serviceFields, Table: tables.Services,
+			Validate: func(o runtime.Object) field.ErrorList { return validation.Service(o.(*corev1.Service)) }},
 		{GroupVersion: core, Name: "endpoints", Singular: "endpoints", Kind: "Endpoints", Namespaced: true, ShortNames: []string{"ep"},
 			CreateOnUpdate: true,
 			New:            func() runtime.Object { return &corev1.Endpoints{} }, NewList: func() runtime.Object { return &corev1.EndpointsList{} },
-			Table: tables.Endpoints},
+			Table:    tables.Endpoints,
+			Validate: func(o runtime.Object) field.ErrorList { return validation.Endpoints(o.(*corev1.Endpoints)) }},
 		{GroupVersion: core, Name: "replicationcontrollers", Singular: "replicationcontroller", Kind: "ReplicationController", Namespaced: true,
 			ShortNames: []string{"rc"}, Categories: all, HasStatus: true, Generation: true, Scale: rcScale,
 			New:     func() runtime.Object { return &corev1.ReplicationController{} },
 			NewList: func() runtime.Object { return &corev1.ReplicationControllerList{} },
-			Fields:  rcFields, Table: tables.ReplicationControllers},
+			Fields:  rcFields, Table: tables.ReplicationControllers,
+			Validate: func(o runtime.Object) field.ErrorList {
+				return validation.ReplicationController(o.(*corev1.ReplicationController))
+			}},
 		{GroupVersion: core, Name: "resourcequotas", Singular: "resourcequota", Kind: "ResourceQuota", Namespaced: true,
 			ShortNames: []string{"quota"}, HasStatus: true,
 			New:     func() runtime.Object { return &corev1.ResourceQuota{} },
-			NewList: func() runtime.Object { return &corev1.ResourceQuotaList{} }, Table: tables.ResourceQuotas},
+			NewList: func() runtime.Object { return &corev1.ResourceQuotaList{} }, Table: tables.ResourceQuotas,
+			Validate: func(o runtime.Object) field.ErrorList { return validation.ResourceQuota(o.(*corev1.ResourceQuota)) }},
 		{GroupVersion: core, Name: "limitranges", Singular: "limitrange", Kind: "LimitRange", Namespaced: true, ShortNames: []string{"limits"},
-			New: func() runtime.Object { return &corev1.LimitRange{} }, NewList: func() runtime.Object { return &corev1.LimitRangeList{} }},
+			New: func() runtime.Object { return &corev1.LimitRange{} }, NewList: func() runtime.Object { return &corev1.LimitRangeList{} },
+			Validate: func(o runtime.Object) field.ErrorList { return validation.LimitRange(o.(*corev1.LimitRange)) }},
 		{GroupVersion: core, Name: "nodes", Singular: "node", Kind: "Node", ShortNames: []string{"no"},
 			HasStatus: true, KeepStatusOnCreate: true,
 			New: func() runtime.Object { return &corev1.Node{} }, NewList: func() runtime.Object { return &corev1.NodeList{} },
@@ -103,7 +113,7 @@ func Resources() []*Resource {
 		{GroupVersion: networking, Name: "ingresses", Singular: "ingress", Kind: "Ingress", Namespaced: true,
 			ShortNames: []string{"ing"}, HasStatus: true, Generation: true,
 			New: func() runtime.Object { return &networkingv1.Ingress{} }, NewList: func() runtime.Object { return &networkingv1.IngressList{} },
-			Table: tables.Ingresses},
+			Table: tables.Ingresses, Validate: validateIngress},
 		{GroupVersion: networking, Name: "ingressclasses", Singular: "ingressclass", Kind: "IngressClass", Generation: true,
 			New:     func() runtime.Object { return &networkingv1.IngressClass{} },
 			NewList: func() runtime.Object { return &networkingv1.IngressClassList{} }, Table: tables.IngressClasses},
@@ -111,7 +121,7 @@ func Resources() []*Resource {
 			ShortNames: []string{"ing"}, HasStatus: true, Generation: true,
 			StorageResource: &schema.GroupResource{Group: networking.Group, Resource: "ingresses"}, StorageVersion: &networking,
 			New: func() runtime.Object { return &networkingv1.Ingress{} }, NewList: func() runtime.Object { return &networkingv1.IngressList{} },
-			Table: tables.Ingresses},
+			Table: tables.Ingresses, Validate: validateIngress},
 
 		{GroupVersion: coordinationv1.SchemeGroupVersion, Name: "leases", Singular: "lease", Kind: "Lease", Namespaced: true,
 			CreateOnUpdate: true,
@@ -175,4 +185,8 @@ func deref(p *int32) int32 {
 		return 0
 	}
 	return *p
+}
+
+func validateIngress(o runtime.Object) field.ErrorList {
+	return validation.Ingress(o.(*networkingv1.Ingress))
 }

@@ -64,6 +64,10 @@ func newStore(def *Resource, optsGetter generic.RESTOptionsGetter) (*genericregi
 		ResetFieldsStrategy:       s,
 		ReturnDeletedObject:       true,
 		TableConvertor:            table,
+		BeginCreate:               def.Hooks.BeginCreate,
+		BeginUpdate:               def.Hooks.BeginUpdate,
+		AfterUpdate:               def.Hooks.AfterUpdate,
+		AfterDelete:               def.Hooks.AfterDelete,
 	}
 	if def.TTLSeconds > 0 {
 		ttl := def.TTLSeconds
@@ -114,6 +118,7 @@ type statusREST struct {
 
 func newStatusREST(main *genericregistry.Store, def *Resource) *statusREST {
 	st := *main
+	st.BeginCreate, st.BeginUpdate, st.AfterUpdate, st.AfterDelete = nil, nil, nil, nil
 	s := newStrategy(def, true)
 	st.UpdateStrategy = s
 	st.ResetFieldsStrategy = s

@@ -150,6 +150,16 @@ func defaultContainer(c *corev1.Container) {
 	if c.TerminationMessagePolicy == "" {
 		c.TerminationMessagePolicy = corev1.TerminationMessageReadFile
 	}
+	// A limit without a request is also the request (upstream's pod
+	// defaulting).
+	for r, q := range c.Resources.Limits {
+		if _, ok := c.Resources.Requests[r]; !ok {
+			if c.Resources.Requests == nil {
+				c.Resources.Requests = corev1.ResourceList{}
+			}
+			c.Resources.Requests[r] = q.DeepCopy()
+		}
+	}
 	for i := range c.Ports {
 		if c.Ports[i].Protocol == "" {
 			c.Ports[i].Protocol = corev1.ProtocolTCP
