@@ -37,7 +37,8 @@ import (
 	"github.com/wharf-io/wharf/internal/apiserver/registry"
 	"github.com/wharf-io/wharf/internal/apiserver/review"
 	"github.com/wharf-io/wharf/internal/apiserver/scheme"
-	quotacontroller "github.com/wharf-io/wharf/internal/controller/quota"
+	"github.com/wharf-io/wharf/internal/controller/all"
+	"github.com/wharf-io/wharf/internal/controller/manager"
 	generatedopenapi "github.com/wharf-io/wharf/internal/generated/openapi"
 	"github.com/wharf-io/wharf/internal/quota"
 )
@@ -67,6 +68,12 @@ type Config struct {
 	ClusterDNS string
 	// ServiceNodePortRange is the node port range (30000-32767).
 	ServiceNodePortRange string
+	// ClusterCIDR is the pod range (10.244.0.0/16); each node gets a
+	// NodeCIDRMaskSize (24) piece of it.
+	ClusterCIDR      string
+	NodeCIDRMaskSize int
+	// LBPool are LoadBalancer address ranges; empty: node addresses.
+	LBPool []string
 	// TLSSANs are extra names and addresses for the serving certificate.
 	TLSSANs []string
 	// CompactionInterval overrides etcd compaction's 5 minute interval
@@ -84,6 +91,12 @@ func (c *Config) Defaults() {
 	}
 	if c.ServiceCIDR == "" {
 		c.ServiceCIDR = "10.96.0.0/12"
+	}
+	if c.ClusterCIDR == "" {
+		c.ClusterCIDR = "10.244.0.0/16"
+	}
+	if c.NodeCIDRMaskSize == 0 {
+		c.NodeCIDRMaskSize = 24
 	}
 	if c.ServiceNodePortRange == "" {
 		c.ServiceNodePortRange = "30000-32767"
@@ -161,9 +174,7 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	if err := installAPIs(gs, storage); err != nil {
 		return nil, err
 	}
-	if err := addQuotaController(gs, gc, factory); err != nil {
-		return nil, err
-	}
+	addControllers(gs, &c)
 	gs.AddPostStartHookOrDie("wharf-informers", func(hc genericapiserver.PostStartHookContext) error {
 		factory.Start(hc.Done())
 		return nil
@@ -365,22 +376,16 @@ func addPeerHooks(gs *genericapiserver.GenericAPIServer, c *Config) error {
 	})
 }
 
-// addQuotaController registers the ResourceQuota controller's informers now
-// (before the factory starts) and runs it after start. Controllers move to
-// leader election with the controllers issue; the quota controller's writes
-// are compare-and-swap, so two servers running it only repeat work.
-func addQuotaController(gs *genericapiserver.GenericAPIServer, gc *genericapiserver.Config, factory informers.SharedInformerFactory) error {
-	client, err := kubernetes.NewForConfig(gc.LoopbackClientConfig)
-	if err != nil {
-		return err
-	}
-	ctl, err := quotacontroller.New(quotacontroller.Config{Client: client, Informer: factory})
-	if err != nil {
-		return err
-	}
-	gs.AddPostStartHookOrDie("wharf-resourcequota-controller", func(hc genericapiserver.PostStartHookContext) error {
-		go ctl.Run(hc, 2)
+// addControllers runs the controllers (under leader election) once the
+// server serves.
+func addControllers(gs *genericapiserver.GenericAPIServer, c *Config) {
+	opts := manager.Options{ClusterCIDR: c.ClusterCIDR, NodeCIDRMaskSize: c.NodeCIDRMaskSize, LBPool: c.LBPool}
+	gs.AddPostStartHookOrDie("wharf-controllers", func(hc genericapiserver.PostStartHookContext) error {
+		go func() {
+			if err := manager.Run(hc, hc.LoopbackClientConfig, opts, all.Groups()); err != nil {
+				fmt.Printf("wharf: controllers: %v\n", err)
+			}
+		}()
 		return nil
 	})
-	return nil
 }

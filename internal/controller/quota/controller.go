@@ -29,6 +29,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/wharf-io/wharf/internal/controller/manager"
 	"github.com/wharf-io/wharf/internal/quota"
 )
 
@@ -211,3 +212,8 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 }
 
 func resourceZero() *resource.Quantity { return resource.NewQuantity(0, resource.DecimalSI) }
+
+// NewFromContext is the manager's constructor for the quota controller.
+func NewFromContext(c *manager.Context) (manager.Controller, error) {
+	return New(Config{Client: c.Client, Informer: c.Informers})
+}

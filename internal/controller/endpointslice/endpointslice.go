@@ -1,0 +1,10 @@
+// Package endpointslice is being written; its constructors return no controller yet.
+package endpointslice
+
+import "github.com/wharf-io/wharf/internal/controller/manager"
+
+// New returns no controller until the package is written.
+func New(*manager.Context) (manager.Controller, error) { return nil, nil }
+
+// NewMirroring returns no controller until the package is written.
+func NewMirroring(*manager.Context) (manager.Controller, error) { return nil, nil }
