@@ -74,6 +74,11 @@ type Config struct {
 	NodeCIDRMaskSize int
 	// LBPool are LoadBalancer address ranges; empty: node addresses.
 	LBPool []string
+	// IngressPorts are held by the ingress controller on node addresses
+	// ("TCP/80", "TCP/443"); nil when the ingress is disabled.
+	IngressPorts []string
+	// NodeMonitorGracePeriod is how long a silent node stays Ready (40 s).
+	NodeMonitorGracePeriod time.Duration
 	// TLSSANs are extra names and addresses for the serving certificate.
 	TLSSANs []string
 	// CompactionInterval overrides etcd compaction's 5 minute interval
@@ -379,7 +384,8 @@ func addPeerHooks(gs *genericapiserver.GenericAPIServer, c *Config) error {
 // addControllers runs the controllers (under leader election) once the
 // server serves.
 func addControllers(gs *genericapiserver.GenericAPIServer, c *Config) {
-	opts := manager.Options{ClusterCIDR: c.ClusterCIDR, NodeCIDRMaskSize: c.NodeCIDRMaskSize, LBPool: c.LBPool}
+	opts := manager.Options{ClusterCIDR: c.ClusterCIDR, NodeCIDRMaskSize: c.NodeCIDRMaskSize, LBPool: c.LBPool,
+		IngressPorts: c.IngressPorts, NodeMonitorGracePeriod: c.NodeMonitorGracePeriod}
 	gs.AddPostStartHookOrDie("wharf-controllers", func(hc genericapiserver.PostStartHookContext) error {
 		go func() {
 			if err := manager.Run(hc, hc.LoopbackClientConfig, opts, all.Groups()); err != nil {

@@ -41,6 +41,8 @@ func (o *serverOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.api.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "pod IP range; each node gets a piece of it")
 	fs.IntVar(&o.api.NodeCIDRMaskSize, "node-cidr-mask-size", 24, "prefix length of each node's pod range")
 	fs.StringSliceVar(&o.api.LBPool, "lb-pool", nil, "LoadBalancer address ranges (CIDR or first-last); default: node addresses")
+	fs.StringSliceVar(&o.api.IngressPorts, "ingress-ports", []string{"TCP/80", "TCP/443"}, "ports the ingress controller holds on node addresses (empty when it is disabled)")
+	fs.DurationVar(&o.api.NodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "how long a node may miss heartbeats before it is NotReady")
 	fs.StringVar(&o.api.ClusterDomain, "cluster-domain", "cluster.local", "cluster DNS domain")
 	fs.StringVar(&o.api.ClusterDNS, "cluster-dns", "", "address of the cluster DNS service (default: the tenth address of --service-cidr)")
 	fs.StringSliceVar(&o.tlsSANs, "tls-san", nil, "extra names or addresses for the serving certificate")

@@ -43,6 +43,10 @@ func Build(defs []*Resource, optsGetter generic.RESTOptionsGetter) (Storage, err
 		if def.Scale != nil {
 			m[def.Name+"/scale"] = &scaleREST{store: store, def: def}
 		}
+		if def.GroupVersion.Group == "" && def.Name == "pods" {
+			m["pods/binding"] = &bindingREST{store: store}
+		}
+
 	}
 	return out, nil
 }

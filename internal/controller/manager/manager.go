@@ -45,6 +45,12 @@ type Options struct {
 	// LBPool are the LoadBalancer address ranges ("a.b.c.d-e.f.g.h" or
 	// CIDRs); empty means node addresses (ServiceLB style).
 	LBPool []string
+	// IngressPorts are the ports ("TCP/80") the ingress controller holds on
+	// the node addresses; node-address LoadBalancers cannot take them.
+	IngressPorts []string
+	// NodeMonitorGracePeriod is how long a node may miss heartbeats before
+	// it is NotReady (40 s, upstream's default).
+	NodeMonitorGracePeriod time.Duration
 }
 
 // Context is what every controller gets.
