@@ -40,6 +40,9 @@ import (
 	"github.com/wharf-io/wharf/internal/controller/all"
 	"github.com/wharf-io/wharf/internal/controller/manager"
 	generatedopenapi "github.com/wharf-io/wharf/internal/generated/openapi"
+	"github.com/wharf-io/wharf/internal/hostnet"
+	"github.com/wharf-io/wharf/internal/join"
+	"github.com/wharf-io/wharf/internal/pki"
 	"github.com/wharf-io/wharf/internal/quota"
 )
 
@@ -150,14 +153,14 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("write serving certificate: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(c.DataDir, "token"), []byte(secrets.JoinToken+"\n"), 0o600); err != nil {
+	if err := writeFileAtomic(filepath.Join(c.DataDir, "token"), []byte(join.Token(ca.CertPEM, secrets.JoinToken)+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("write join token: %w", err)
 	}
 	kubeconfig, err := writeAdminKubeconfig(&c, ca)
 	if err != nil {
 		return nil, fmt.Errorf("write admin kubeconfig: %w", err)
 	}
-	gc, factory, err := genericConfig(ctx, &c, ca.CertPEM, certFile, keyFile)
+	gc, factory, err := genericConfig(ctx, &c, ca, secrets.JoinToken, certFile, keyFile)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +215,7 @@ func loadSecrets(ctx context.Context, endpoints []string) (*ClusterSecrets, erro
 // genericConfig builds the generic server's configuration: serving, client
 // certificate and token authentication, authorization, admission, OpenAPI and
 // the etcd-backed storage options.
-func genericConfig(ctx context.Context, c *Config, caPEM []byte, certFile, keyFile string) (*genericapiserver.Config, informers.SharedInformerFactory, error) {
+func genericConfig(ctx context.Context, c *Config, ca *pki.CA, joinSecret, certFile, keyFile string) (*genericapiserver.Config, informers.SharedInformerFactory, error) {
 	gc := genericapiserver.NewConfig(scheme.Codecs)
 	gc.EffectiveVersion = basecompatibility.NewEffectiveVersionFromString(KubernetesVersion[1:], "", "")
 	serving := options.NewSecureServingOptions()
@@ -228,7 +231,7 @@ func genericConfig(ctx context.Context, c *Config, caPEM []byte, certFile, keyFi
 	} else {
 		gc.PublicAddress = net.ParseIP("127.0.0.1")
 	}
-	clientCA, err := dynamiccertificates.NewStaticCAContent("wharf-ca", caPEM)
+	clientCA, err := dynamiccertificates.NewStaticCAContent("wharf-ca", ca.CertPEM)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -237,7 +240,7 @@ func genericConfig(ctx context.Context, c *Config, caPEM []byte, certFile, keyFi
 	}
 	gc.Authentication.Authenticator = newAuthenticator(clientCA)
 	gc.BuildHandlerChainFunc = func(h http.Handler, cfg *genericapiserver.Config) http.Handler {
-		return withVersion(genericapiserver.DefaultBuildHandlerChain(h, cfg))
+		return withJoin(withVersion(genericapiserver.DefaultBuildHandlerChain(h, cfg)), ca, joinSecret)
 	}
 
 	namer := openapinamer.NewDefinitionNamer(scheme.External)
@@ -352,7 +355,7 @@ var groupPriority = map[string]int{
 func addPeerHooks(gs *genericapiserver.GenericAPIServer, c *Config) error {
 	addr := c.AdvertiseAddress
 	if addr == "" {
-		ip := defaultHostIP()
+		ip := hostnet.DefaultIPv4()
 		if ip == nil {
 			// Endpoints may not hold loopback addresses (upstream's
 			// validation), so with no other address there is nothing to list.

@@ -1,24 +1,76 @@
 package cli
 
 import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/sets"
+
+	"github.com/wharf-io/wharf/internal/agent"
 )
 
-// newUpCommand is `wharf up`: everything on one machine. For now that is the
-// API server with embedded etcd; the node agent joins it in the same process
-// once it exists.
+// upComponents are what `wharf up --disable` can leave out.
+var upComponents = sets.New("agent")
+
+// newUpCommand is `wharf up`: everything on one machine, the API server with
+// embedded etcd and this machine's node agent in one process.
 func newUpCommand() *cobra.Command {
 	o := &serverOptions{}
+	a := &agentOptions{}
+	var disable []string
 	cmd := &cobra.Command{
 		Use:   "up",
-		Short: "Run a whole cluster on this machine (server and embedded etcd)",
+		Short: "Run a whole cluster on this machine (server, embedded etcd and this node's agent)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, d := range disable {
+				if !upComponents.Has(d) {
+					return fmt.Errorf("--disable=%s: not one of %s", d, strings.Join(sets.List(upComponents), ", "))
+				}
+			}
 			ctx, cancel := signalContext()
 			defer cancel()
+			if !sets.New(disable...).Has("agent") {
+				go runLocalAgent(ctx, o, a.cfg)
+			}
 			return o.run(ctx)
 		},
 	}
 	o.addFlags(cmd.Flags())
+	a.addNodeFlags(cmd.Flags())
+	cmd.Flags().StringSliceVar(&disable, "disable", nil, "components not to run: agent")
 	return cmd
+}
+
+// runLocalAgent joins this machine's agent to the server of `wharf up`, with
+// the token the server writes, once it is there.
+func runLocalAgent(ctx context.Context, o *serverOptions, cfg agent.Config) {
+	dir := dataDir(o.dataDir)
+	tokenFile := filepath.Join(dir, "token")
+	for {
+		data, err := os.ReadFile(tokenFile)
+		if err == nil && len(data) > 0 {
+			cfg.Token = strings.TrimSpace(string(data))
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	host := o.api.BindAddress
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	cfg.Server = fmt.Sprintf("https://%s:%d", host, o.api.SecurePort)
+	cfg.DataDir = dir
+	if err := agent.Run(ctx, cfg); err != nil && ctx.Err() == nil {
+		logf("agent: %v", err)
+	}
 }

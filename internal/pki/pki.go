@@ -82,9 +82,23 @@ func (ca *CA) Sign(req Request) (certPEM, keyPEM []byte, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	certPEM, err = ca.SignKey(key.Public(), req)
 	if err != nil {
 		return nil, nil, err
+	}
+	keyPEM, err = keyutil.MarshalPrivateKeyToPEM(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return certPEM, keyPEM, nil
+}
+
+// SignKey signs a certificate for someone else's public key (a joining
+// node's), PEM-encoded.
+func (ca *CA) SignKey(pub crypto.PublicKey, req Request) ([]byte, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, err
 	}
 	validity := req.Validity
 	if validity == 0 {
@@ -104,15 +118,11 @@ func (ca *CA) Sign(req Request) (certPEM, keyPEM []byte, err error) {
 	if req.Server {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("sign certificate for %s: %w", req.CommonName, err)
+		return nil, fmt.Errorf("sign certificate for %s: %w", req.CommonName, err)
 	}
-	keyPEM, err = keyutil.MarshalPrivateKeyToPEM(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), keyPEM, nil
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
 
 // EncodeCert returns a certificate in PEM.

@@ -97,6 +97,9 @@ type Options struct {
 	DataDir string
 	// EtcdServers points at another server's etcd instead of embedding one.
 	EtcdServers string
+	// Agent runs this machine's node agent in `wharf up` (off by default:
+	// API tests need no node, and agents belong in a sandbox).
+	Agent bool
 	// Extra flags.
 	Extra []string
 }
@@ -130,6 +133,10 @@ func Start(t testing.TB, o Options) *Server {
 		s.EtcdURL = fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
 		s.Args = append(s.Args, "--etcd-client-url", s.EtcdURL,
 			"--etcd-peer-url", fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)), "--etcd-unsafe-no-fsync")
+	}
+	if o.Command == "up" && !o.Agent {
+		// The API tests need no node; agents run in sandboxes.
+		s.Args = append(s.Args, "--disable=agent")
 	}
 	s.Args = append(s.Args, o.Extra...)
 	s.Kubeconfig = filepath.Join(dir, "admin.kubeconfig")

@@ -1,4 +1,7 @@
-package apiserver
+// Package hostnet reads the host's own addressing: the address of the
+// default route's interface, which is what a node advertises unless told
+// otherwise.
+package hostnet
 
 import (
 	"bufio"
@@ -7,10 +10,11 @@ import (
 	"strings"
 )
 
-// defaultHostIP returns the IPv4 address of the interface holding the
-// default route (what kube-apiserver advertises when --advertise-address is
-// not given), else the first global unicast address, else nil.
-func defaultHostIP() net.IP {
+// DefaultIPv4 returns the IPv4 address of the interface holding the default
+// route (what kube-apiserver advertises when --advertise-address is not
+// given, and kubelet's default node IP), else the first up, non-loopback
+// interface's, else nil.
+func DefaultIPv4() net.IP {
 	if name := defaultRouteInterface(); name != "" {
 		if ip := interfaceIPv4(name); ip != nil {
 			return ip

@@ -1,0 +1,111 @@
+// Package agent turns a Linux machine into a node: it joins the cluster with
+// the server's token (getting a system:node:<name> certificate, never admin
+// credentials), registers a Node with its addresses and capacity, and keeps
+// it alive with a heartbeat Lease in kube-node-lease and periodic status.
+// Pods, the pod network, the proxy, DNS and ingress join it issue by issue.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/wharf-io/wharf/internal/hostnet"
+)
+
+// Config is the agent's configuration.
+type Config struct {
+	// Server is the API server's URL (https://host:6443).
+	Server string
+	// Token is the join token (the server's <data-dir>/token).
+	Token string
+	// DataDir holds agent/ (credentials, state).
+	DataDir string
+	// NodeName defaults to the hostname.
+	NodeName string
+	// NodeIP defaults to the address of the default route's interface, or
+	// of the first non-loopback interface.
+	NodeIP string
+	// LeaseDuration and RenewInterval time the heartbeat (40 s, 10 s as
+	// kubelet's defaults).
+	LeaseDuration, RenewInterval time.Duration
+	// StatusInterval is how often the Node status is posted (1 minute).
+	StatusInterval time.Duration
+}
+
+// Defaults fills in unset fields.
+func (c *Config) Defaults() error {
+	if c.Server == "" || c.Token == "" {
+		return fmt.Errorf("the agent needs --server and --token")
+	}
+	if c.NodeName == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("node name: %w", err)
+		}
+		c.NodeName = strings.ToLower(h)
+	}
+	if c.NodeIP == "" {
+		ip := hostnet.DefaultIPv4()
+		if ip == nil {
+			return fmt.Errorf("no address for this node: set --node-ip")
+		}
+		c.NodeIP = ip.String()
+	}
+	if net.ParseIP(c.NodeIP) == nil {
+		return fmt.Errorf("--node-ip %q is not an IP address", c.NodeIP)
+	}
+	if c.LeaseDuration == 0 {
+		c.LeaseDuration = 40 * time.Second
+	}
+	if c.RenewInterval == 0 {
+		c.RenewInterval = 10 * time.Second
+	}
+	if c.StatusInterval == 0 {
+		c.StatusInterval = time.Minute
+	}
+	return nil
+}
+
+// Run joins, registers and keeps the node alive until ctx ends.
+func Run(ctx context.Context, c Config) error {
+	if err := c.Defaults(); err != nil {
+		return err
+	}
+	var kubeconfig string
+	var err error
+	for {
+		kubeconfig, err = credentials(&c)
+		if err == nil {
+			break
+		}
+		if errors.As(err, &permanentError{}) {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "wharf agent: %v (retrying)\n", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return err
+	}
+	cfg.UserAgent = "wharf-agent/" + c.NodeName
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	n := &nodeStatus{client: client, cfg: &c}
+	fmt.Fprintf(os.Stderr, "wharf agent: node %s (%s) joined %s\n", c.NodeName, c.NodeIP, c.Server)
+	return n.run(ctx)
+}
