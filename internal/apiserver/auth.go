@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/group"
+	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
 	x509request "k8s.io/apiserver/pkg/authentication/request/x509"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
@@ -20,15 +21,21 @@ import (
 
 // newAuthenticator accepts client certificates signed by the cluster CA (the
 // certificate's CN is the user, its O the groups, to which system:authenticated
-// is added as upstream does). A request without valid credentials is
+// is added as upstream does) and service-account bearer tokens. A request without valid credentials is
 // anonymous only for the public paths; anywhere else it gets 401
 // Unauthorized, as kube-apiserver with --anonymous-auth=false.
-func newAuthenticator(ca dynamiccertificates.CAContentProvider) authenticator.Request {
+func newAuthenticator(ca dynamiccertificates.CAContentProvider, tokens authenticator.Token) authenticator.Request {
 	certs := group.NewAuthenticatedGroupAdder(x509request.NewDynamic(ca.VerifyOptions, x509request.CommonNameUserConversion))
+	bearer := bearertoken.New(tokens)
 	return authenticator.RequestFunc(func(req *http.Request) (*authenticator.Response, bool, error) {
 		resp, ok, err := certs.AuthenticateRequest(req)
 		if ok && err == nil {
 			return resp, true, nil
+		}
+		if strings.HasPrefix(req.Header.Get("Authorization"), "Bearer ") {
+			if resp, ok, err := bearer.AuthenticateRequest(req); ok || err != nil {
+				return resp, ok, err
+			}
 		}
 		if authz.IsPublicPath(req.URL.Path) {
 			return &authenticator.Response{User: &user.DefaultInfo{

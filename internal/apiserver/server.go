@@ -10,11 +10,13 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -24,6 +26,7 @@ import (
 	resourcequotaapi "k8s.io/apiserver/pkg/admission/plugin/resourcequota/apis/resourcequota"
 	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
 	quotageneric "k8s.io/apiserver/pkg/quota/v1/generic"
+	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	"k8s.io/apiserver/pkg/server/options"
@@ -36,6 +39,7 @@ import (
 	"github.com/wharf-io/wharf/internal/apiserver/authz"
 	"github.com/wharf-io/wharf/internal/apiserver/registry"
 	"github.com/wharf-io/wharf/internal/apiserver/review"
+	"github.com/wharf-io/wharf/internal/apiserver/satoken"
 	"github.com/wharf-io/wharf/internal/apiserver/scheme"
 	"github.com/wharf-io/wharf/internal/controller/all"
 	"github.com/wharf-io/wharf/internal/controller/manager"
@@ -82,6 +86,8 @@ type Config struct {
 	IngressPorts []string
 	// NodeMonitorGracePeriod is how long a silent node stays Ready (40 s).
 	NodeMonitorGracePeriod time.Duration
+
+	rootCA []byte
 	// TLSSANs are extra names and addresses for the serving certificate.
 	TLSSANs []string
 	// CompactionInterval overrides etcd compaction's 5 minute interval
@@ -149,6 +155,7 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.rootCA = ca.CertPEM
 	certFile, keyFile, err := writeServingCert(&c, ca)
 	if err != nil {
 		return nil, fmt.Errorf("write serving certificate: %w", err)
@@ -160,7 +167,11 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("write admin kubeconfig: %w", err)
 	}
-	gc, factory, err := genericConfig(ctx, &c, ca, secrets.JoinToken, certFile, keyFile)
+	signer, err := satoken.NewSigner(secrets.ServiceAccount)
+	if err != nil {
+		return nil, err
+	}
+	gc, factory, err := genericConfig(ctx, &c, ca, secrets.JoinToken, signer, certFile, keyFile)
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +190,9 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	}
 	storage[authorizationv1.SchemeGroupVersion] = review.AuthorizationStorage(gc.Authorization.Authorizer)
 	storage[authenticationv1.SchemeGroupVersion] = review.AuthenticationStorage()
+	core := storage[corev1.SchemeGroupVersion]
+	core["serviceaccounts/token"] = &satoken.TokenREST{Signer: signer,
+		ServiceAccounts: core["serviceaccounts"].(rest.Getter), Pods: core["pods"].(rest.Getter)}
 	if err := installAPIs(gs, storage); err != nil {
 		return nil, err
 	}
@@ -215,7 +229,7 @@ func loadSecrets(ctx context.Context, endpoints []string) (*ClusterSecrets, erro
 // genericConfig builds the generic server's configuration: serving, client
 // certificate and token authentication, authorization, admission, OpenAPI and
 // the etcd-backed storage options.
-func genericConfig(ctx context.Context, c *Config, ca *pki.CA, joinSecret, certFile, keyFile string) (*genericapiserver.Config, informers.SharedInformerFactory, error) {
+func genericConfig(ctx context.Context, c *Config, ca *pki.CA, joinSecret string, signer *satoken.Signer, certFile, keyFile string) (*genericapiserver.Config, informers.SharedInformerFactory, error) {
 	gc := genericapiserver.NewConfig(scheme.Codecs)
 	gc.EffectiveVersion = basecompatibility.NewEffectiveVersionFromString(KubernetesVersion[1:], "", "")
 	serving := options.NewSecureServingOptions()
@@ -238,7 +252,8 @@ func genericConfig(ctx context.Context, c *Config, ca *pki.CA, joinSecret, certF
 	if err := gc.Authentication.ApplyClientCert(clientCA, gc.SecureServing); err != nil {
 		return nil, nil, err
 	}
-	gc.Authentication.Authenticator = newAuthenticator(clientCA)
+	tokens := &satoken.Authenticator{Signer: signer, Client: loopbackClient(gc)}
+	gc.Authentication.Authenticator = newAuthenticator(clientCA, tokens)
 	gc.BuildHandlerChainFunc = func(h http.Handler, cfg *genericapiserver.Config) http.Handler {
 		return withJoin(withVersion(genericapiserver.DefaultBuildHandlerChain(h, cfg)), ca, joinSecret)
 	}
@@ -273,7 +288,8 @@ func genericConfig(ctx context.Context, c *Config, ca *pki.CA, joinSecret, certF
 // newAdmission builds the admission chain in upstream's order:
 // NamespaceLifecycle (objects only in namespaces that exist and are not
 // terminating; default, kube-system and kube-public cannot be deleted),
-// LimitRanger, DefaultIngressClass, and ResourceQuota last.
+// LimitRanger, ServiceAccount, NodeRestriction, DefaultIngressClass, and
+// ResourceQuota last.
 func newAdmission(ctx context.Context, client kubernetes.Interface, factory informers.SharedInformerFactory) (admission.Interface, error) {
 	nl, err := lifecycle.NewLifecycle(sets.New(metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic))
 	if err != nil {
@@ -298,8 +314,9 @@ func newAdmission(ctx context.Context, client kubernetes.Interface, factory info
 	}
 	return admission.NewChainHandler(
 		nl,
-		authz.NewNodeRestriction(),
 		wharfadmission.NewLimitRanger(factory.Core().V1().LimitRanges().Lister()),
+		wharfadmission.NewServiceAccount(),
+		authz.NewNodeRestriction(),
 		wharfadmission.NewDefaultIngressClass(factory.Networking().V1().IngressClasses().Lister()),
 		rq,
 	), nil
@@ -388,7 +405,7 @@ func addPeerHooks(gs *genericapiserver.GenericAPIServer, c *Config) error {
 // server serves.
 func addControllers(gs *genericapiserver.GenericAPIServer, c *Config) {
 	opts := manager.Options{ClusterCIDR: c.ClusterCIDR, NodeCIDRMaskSize: c.NodeCIDRMaskSize, LBPool: c.LBPool,
-		IngressPorts: c.IngressPorts, NodeMonitorGracePeriod: c.NodeMonitorGracePeriod}
+		IngressPorts: c.IngressPorts, NodeMonitorGracePeriod: c.NodeMonitorGracePeriod, RootCAPEM: c.rootCA}
 	gs.AddPostStartHookOrDie("wharf-controllers", func(hc genericapiserver.PostStartHookContext) error {
 		go func() {
 			if err := manager.Run(hc, hc.LoopbackClientConfig, opts, all.Groups()); err != nil {
@@ -397,4 +414,15 @@ func addControllers(gs *genericapiserver.GenericAPIServer, c *Config) {
 		}()
 		return nil
 	})
+}
+
+// loopbackClient returns a lazily made client on the server's loopback
+// configuration (it exists only once serving is configured).
+func loopbackClient(gc *genericapiserver.Config) func() kubernetes.Interface {
+	var once sync.Once
+	var client kubernetes.Interface
+	return func() kubernetes.Interface {
+		once.Do(func() { client = kubernetes.NewForConfigOrDie(gc.LoopbackClientConfig) })
+		return client
+	}
 }

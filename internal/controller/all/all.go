@@ -12,6 +12,7 @@ import (
 	"github.com/wharf-io/wharf/internal/controller/quota"
 	"github.com/wharf-io/wharf/internal/controller/replication"
 	"github.com/wharf-io/wharf/internal/controller/scheduler"
+	"github.com/wharf-io/wharf/internal/controller/serviceaccount"
 	"github.com/wharf-io/wharf/internal/controller/servicelb"
 )
 
@@ -33,6 +34,7 @@ func Groups() []manager.Group {
 			"nodeipam":               node.NewIPAM,
 			"nodelifecycle":          node.NewLifecycle,
 			"servicelb":              servicelb.New,
+			"serviceaccount":         serviceaccount.New,
 		}},
 		{Name: "wharf-scheduler", Controllers: map[string]manager.Constructor{
 			"scheduler": scheduler.New,

@@ -48,6 +48,8 @@ type Options struct {
 	// IngressPorts are the ports ("TCP/80") the ingress controller holds on
 	// the node addresses; node-address LoadBalancers cannot take them.
 	IngressPorts []string
+	// RootCAPEM is the cluster CA, published in every namespace.
+	RootCAPEM []byte
 	// NodeMonitorGracePeriod is how long a node may miss heartbeats before
 	// it is NotReady (40 s, upstream's default).
 	NodeMonitorGracePeriod time.Duration
