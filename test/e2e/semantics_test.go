@@ -110,6 +110,10 @@ func TestSemanticsClientsDependOn(t *testing.T) {
 		svcs := client.CoreV1().Services("default")
 		svc := service("lb")
 		svc.Spec.Type = corev1.ServiceTypeLoadBalancer
+		// Another implementation's class, so Wharf's ServiceLB leaves its
+		// status to this test.
+		class := "example.com/other-lb"
+		svc.Spec.LoadBalancerClass = &class
 		svc, err := svcs.Create(ctx, svc, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)

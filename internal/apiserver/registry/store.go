@@ -46,7 +46,9 @@ func Build(defs []*Resource, optsGetter generic.RESTOptionsGetter) (Storage, err
 		if def.GroupVersion.Group == "" && def.Name == "pods" {
 			m["pods/binding"] = &bindingREST{store: store}
 		}
-
+		if def.GroupVersion.Group == "" && def.Name == "namespaces" {
+			addNamespaceREST(m, store, def)
+		}
 	}
 	return out, nil
 }
