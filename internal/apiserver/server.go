@@ -86,6 +86,9 @@ type Config struct {
 	IngressPorts []string
 	// NodeMonitorGracePeriod is how long a silent node stays Ready (40 s).
 	NodeMonitorGracePeriod time.Duration
+	// AllowedExternalIPCIDRs are where service externalIPs may point (none
+	// by default).
+	AllowedExternalIPCIDRs []string
 
 	rootCA []byte
 	// TLSSANs are extra names and addresses for the serving certificate.
@@ -277,7 +280,7 @@ func genericConfig(ctx context.Context, c *Config, ca *pki.CA, joinSecret string
 	}
 	factory := informers.NewSharedInformerFactory(client, 10*time.Minute)
 	gc.Authorization.Authorizer = newAuthorizer(factory)
-	admit, err := newAdmission(ctx, client, factory)
+	admit, err := newAdmission(ctx, c, client, factory)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -288,9 +291,9 @@ func genericConfig(ctx context.Context, c *Config, ca *pki.CA, joinSecret string
 // newAdmission builds the admission chain in upstream's order:
 // NamespaceLifecycle (objects only in namespaces that exist and are not
 // terminating; default, kube-system and kube-public cannot be deleted),
-// LimitRanger, ServiceAccount, NodeRestriction, DefaultIngressClass, and
-// ResourceQuota last.
-func newAdmission(ctx context.Context, client kubernetes.Interface, factory informers.SharedInformerFactory) (admission.Interface, error) {
+// LimitRanger, ServiceAccount, NodeRestriction, DefaultIngressClass, the
+// externalIPs guard, and ResourceQuota last.
+func newAdmission(ctx context.Context, c *Config, client kubernetes.Interface, factory informers.SharedInformerFactory) (admission.Interface, error) {
 	nl, err := lifecycle.NewLifecycle(sets.New(metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic))
 	if err != nil {
 		return nil, err
@@ -312,12 +315,17 @@ func newAdmission(ctx context.Context, client kubernetes.Interface, factory info
 	if err := rq.ValidateInitialization(); err != nil {
 		return nil, err
 	}
+	eips, err := wharfadmission.NewExternalIPs(c.AllowedExternalIPCIDRs)
+	if err != nil {
+		return nil, err
+	}
 	return admission.NewChainHandler(
 		nl,
 		wharfadmission.NewLimitRanger(factory.Core().V1().LimitRanges().Lister()),
 		wharfadmission.NewServiceAccount(),
 		authz.NewNodeRestriction(),
 		wharfadmission.NewDefaultIngressClass(factory.Networking().V1().IngressClasses().Lister()),
+		eips,
 		rq,
 	), nil
 }
