@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/wharf-io/wharf/internal/pki"
 	"github.com/wharf-io/wharf/test/e2e/framework"
@@ -249,18 +250,31 @@ func TestAuthz(t *testing.T) {
 		if _, err := admin.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		own, err := node.CoreV1().Nodes().Get(ctx, "n1", metav1.GetOptions{})
+		// The node IPAM controller writes the Node too: retry on conflict,
+		// as every client of a shared object does.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			own, err := node.CoreV1().Nodes().Get(ctx, "n1", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			own.Labels = map[string]string{"wharf.io/test": "yes"}
+			_, err = node.CoreV1().Nodes().Update(ctx, own, metav1.UpdateOptions{})
+			return err
+		})
 		if err != nil {
-			t.Fatal(err)
-		}
-		own.Labels = map[string]string{"wharf.io/test": "yes"}
-		if _, err := node.CoreV1().Nodes().Update(ctx, own, metav1.UpdateOptions{}); err != nil {
 			t.Errorf("n1 update its Node: %v", err)
 		}
-		own, _ = node.CoreV1().Nodes().Get(ctx, "n1", metav1.GetOptions{})
-		own.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue,
-			LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now(), Reason: "KubeletReady"}}
-		if _, err := node.CoreV1().Nodes().UpdateStatus(ctx, own, metav1.UpdateOptions{}); err != nil {
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			own, err := node.CoreV1().Nodes().Get(ctx, "n1", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			own.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue,
+				LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now(), Reason: "KubeletReady"}}
+			_, err = node.CoreV1().Nodes().UpdateStatus(ctx, own, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
 			t.Errorf("n1 update its node status: %v", err)
 		}
 		other, err := node.CoreV1().Nodes().Get(ctx, "n2", metav1.GetOptions{})
