@@ -89,6 +89,9 @@ type Config struct {
 	// AllowedExternalIPCIDRs are where service externalIPs may point (none
 	// by default).
 	AllowedExternalIPCIDRs []string
+	// DisableControllers runs the API alone (k3s's
+	// --disable-controller-manager and --disable-scheduler together).
+	DisableControllers bool
 
 	rootCA []byte
 	// TLSSANs are extra names and addresses for the serving certificate.
@@ -199,7 +202,9 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	if err := installAPIs(gs, storage); err != nil {
 		return nil, err
 	}
-	addControllers(gs, &c)
+	if !c.DisableControllers {
+		addControllers(gs, &c)
+	}
 	gs.AddPostStartHookOrDie("wharf-informers", func(hc genericapiserver.PostStartHookContext) error {
 		factory.Start(hc.Done())
 		return nil

@@ -44,6 +44,7 @@ func (o *serverOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.api.IngressPorts, "ingress-ports", []string{"TCP/80", "TCP/443"}, "ports the ingress controller holds on node addresses (empty when it is disabled)")
 	fs.DurationVar(&o.api.NodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "how long a node may miss heartbeats before it is NotReady")
 	fs.StringSliceVar(&o.api.AllowedExternalIPCIDRs, "allowed-external-ip-cidrs", nil, "ranges service externalIPs may use (default: none, as upstream's DenyServiceExternalIPs)")
+	fs.BoolVar(&o.api.DisableControllers, "disable-controllers", false, "serve the API only: no controllers and no scheduler in this process")
 	fs.StringVar(&o.api.ClusterDomain, "cluster-domain", "cluster.local", "cluster DNS domain")
 	fs.StringVar(&o.api.ClusterDNS, "cluster-dns", "", "address of the cluster DNS service (default: the tenth address of --service-cidr)")
 	fs.StringSliceVar(&o.tlsSANs, "tls-san", nil, "extra names or addresses for the serving certificate")

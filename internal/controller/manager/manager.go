@@ -80,9 +80,9 @@ type Group struct {
 // Timing of leader election: a new leader acts within LeaseDuration (plus a
 // RetryPeriod) of the old one's death.
 var (
-	LeaseDuration = 10 * time.Second
-	RenewDeadline = 7 * time.Second
-	RetryPeriod   = 2 * time.Second
+	LeaseDuration = 8 * time.Second
+	RenewDeadline = 5 * time.Second
+	RetryPeriod   = time.Second
 )
 
 // Run runs each group under its own leader election until ctx ends. cfg is
