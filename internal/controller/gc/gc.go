@@ -90,7 +90,7 @@ type monitor struct {
 // New builds the garbage collector; its metadata client talks to the same
 // server as the manager's clientset.
 func New(c *manager.Context) (manager.Controller, error) {
-	md, err := newMetadataClient(c.Client, "generic-garbage-collector")
+	md, err := c.MetadataClient("generic-garbage-collector")
 	if err != nil {
 		return nil, err
 	}

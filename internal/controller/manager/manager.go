@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
@@ -57,7 +58,9 @@ type Options struct {
 
 // Context is what every controller gets.
 type Context struct {
-	Client    kubernetes.Interface
+	Client kubernetes.Interface
+	// Config is the client configuration Client was made from.
+	Config    *rest.Config
 	Informers informers.SharedInformerFactory
 	Options   Options
 	// Recorder returns an event recorder reporting as component.
@@ -95,7 +98,8 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, groups []Group) er
 	id = id + "_" + string(uuid.NewUUID())
 	var wg sync.WaitGroup
 	for _, g := range groups {
-		client, err := kubernetes.NewForConfig(rest.AddUserAgent(rest.CopyConfig(cfg), g.Name))
+		groupCfg := rest.AddUserAgent(rest.CopyConfig(cfg), g.Name)
+		client, err := kubernetes.NewForConfig(groupCfg)
 		if err != nil {
 			return err
 		}
@@ -114,7 +118,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, groups []Group) er
 					ReleaseOnCancel: true, Name: group.Name,
 					Callbacks: leaderelection.LeaderCallbacks{
 						OnStartedLeading: func(lctx context.Context) {
-							if err := runGroup(lctx, client, opts, group); err != nil {
+							if err := runGroup(lctx, groupCfg, client, opts, group); err != nil {
 								klog.Errorf("controllers %s: %v", group.Name, err)
 							}
 						},
@@ -130,12 +134,12 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, groups []Group) er
 
 // runGroup builds the group's controllers on a fresh informer factory and
 // runs them while this instance leads.
-func runGroup(ctx context.Context, client kubernetes.Interface, opts Options, g Group) error {
+func runGroup(ctx context.Context, cfg *rest.Config, client kubernetes.Interface, opts Options, g Group) error {
 	factory := informers.NewSharedInformerFactory(client, 0)
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
-	c := &Context{Client: client, Informers: factory, Options: opts,
+	c := &Context{Client: client, Config: cfg, Informers: factory, Options: opts,
 		Recorder: func(component string) record.EventRecorder {
 			return broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
 		}}
@@ -165,4 +169,12 @@ func runGroup(ctx context.Context, client kubernetes.Interface, opts Options, g 
 	}
 	wg.Wait()
 	return nil
+}
+
+// MetadataClient returns a metadata-only client (object metadata of any
+// resource, as the garbage collector and namespace controller need).
+func (c *Context) MetadataClient(agent string) (metadata.Interface, error) {
+	cfg := rest.AddUserAgent(rest.CopyConfig(c.Config), agent)
+	cfg.QPS, cfg.Burst = 100, 200
+	return metadata.NewForConfig(cfg)
 }

@@ -44,7 +44,7 @@ type Controller struct {
 // New builds the namespace controller on the manager's informers; its
 // metadata client talks to the same server as the manager's clientset.
 func New(c *manager.Context) (manager.Controller, error) {
-	md, err := newMetadataClient(c.Client, "namespace-controller")
+	md, err := c.MetadataClient("namespace-controller")
 	if err != nil {
 		return nil, err
 	}
