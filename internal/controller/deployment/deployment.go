@@ -24,8 +24,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
@@ -95,47 +93,9 @@ func NewController(client kubernetes.Interface, factory informers.SharedInformer
 	return c, nil
 }
 
-// Run processes the queue with workers until ctx ends.
-func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync("deployment", ctx.Done(), c.synced...) {
-		return
-	}
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, c.worker, time.Second)
-	}
-	<-ctx.Done()
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNext(ctx) {
-	}
-}
-
 // maxRetries is how often a failing Deployment is retried before it waits
 // for its next event (upstream: 15).
 const maxRetries = 15
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	err := c.Sync(ctx, key)
-	switch {
-	case err == nil || apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
-		c.queue.Forget(key)
-	case c.queue.NumRequeues(key) < maxRetries:
-		utilruntime.HandleError(fmt.Errorf("error syncing deployment %q: %v", key, err))
-		c.queue.AddRateLimited(key)
-	default:
-		utilruntime.HandleError(fmt.Errorf("dropping deployment %q out of the queue: %v", key, err))
-		c.queue.Forget(key)
-	}
-	return true
-}
 
 // ---- event handlers ----
 
@@ -475,4 +435,10 @@ func (c *Controller) getPodMapForDeployment(d *appsv1.Deployment, rsList []*apps
 // eventObject is the Deployment with its kind set, for the recorder.
 func eventObject(d *appsv1.Deployment) *appsv1.Deployment {
 	return &appsv1.Deployment{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}, ObjectMeta: d.ObjectMeta}
+}
+
+// Run reconciles Deployments with workers until ctx ends.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	manager.Loop{Name: "deployment", Queue: c.queue, Synced: c.synced, Sync: c.Sync, MaxRetries: maxRetries,
+		Ignore: func(err error) bool { return apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) }}.Run(ctx, workers)
 }

@@ -25,7 +25,6 @@ import (
 	"k8s.io/apimachinery/pkg/conversion"
 	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -169,20 +168,6 @@ func (c *Controller) deleteEndpoints(obj interface{}) {
 	c.queue.Add(key)
 }
 
-// Run processes the queue with workers until ctx ends.
-func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync(ControllerName, ctx.Done(), c.synced...) {
-		return
-	}
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, c.worker, time.Second)
-	}
-	c.checkLeftoverEndpoints()
-	<-ctx.Done()
-}
-
 // checkLeftoverEndpoints queues every Endpoints this controller manages so
 // that one whose service went while no controller ran is deleted.
 func (c *Controller) checkLeftoverEndpoints() {
@@ -200,32 +185,6 @@ func (c *Controller) checkLeftoverEndpoints() {
 		}
 		c.enqueue(ep)
 	}
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNext(ctx) {
-	}
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	err := c.sync(ctx, key)
-	switch {
-	case err == nil:
-		c.queue.Forget(key)
-	case c.queue.NumRequeues(key) < maxRetries:
-		klog.V(2).InfoS("Error syncing endpoints, retrying", "service", key, "err", err)
-		c.queue.AddRateLimited(key)
-	default:
-		klog.InfoS("Dropping service out of the queue", "service", key, "err", err)
-		c.queue.Forget(key)
-		utilruntime.HandleError(err)
-	}
-	return true
 }
 
 // desired is what the Endpoints of a service should hold.
@@ -603,4 +562,11 @@ func (t *writeTracker) stale(key string, cur metav1.Object, now time.Time) bool 
 		return false
 	}
 	return true
+}
+
+// Run reconciles Endpoints with workers until ctx ends; once the caches are
+// synced it also looks for Endpoints whose service is gone.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	manager.Loop{Name: ControllerName, Queue: c.queue, Synced: c.synced, Sync: c.sync, MaxRetries: maxRetries,
+		Started: func(context.Context) { c.checkLeftoverEndpoints() }}.Run(ctx, workers)
 }

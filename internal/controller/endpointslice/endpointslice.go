@@ -29,8 +29,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -209,46 +207,6 @@ func (c *Controller) queueForSlice(s *discoveryv1.EndpointSlice) {
 	}
 }
 
-// Run processes the queue with workers until ctx ends.
-func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync("endpoint_slice", ctx.Done(), c.synced...) {
-		return
-	}
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, func(ctx context.Context) {
-			for c.processNext(ctx) {
-			}
-		}, time.Second)
-	}
-	<-ctx.Done()
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	handleErr(c.queue, key, c.sync(ctx, key), "endpointslices")
-	return true
-}
-
-func handleErr(q workqueue.TypedRateLimitingInterface[string], key string, err error, what string) {
-	switch {
-	case err == nil:
-		q.Forget(key)
-	case q.NumRequeues(key) < maxRetries:
-		klog.V(2).InfoS("Error syncing "+what+", retrying", "key", key, "err", err)
-		q.AddRateLimited(key)
-	default:
-		klog.InfoS("Dropping from the "+what+" queue", "key", key, "err", err)
-		q.Forget(key)
-		utilruntime.HandleError(err)
-	}
-}
-
 // listSlices returns the service's slices managed by controller, without
 // those being deleted.
 func listSlices(l discoverylisters.EndpointSliceLister, ns, name, controller string) ([]*discoveryv1.EndpointSlice, error) {
@@ -332,4 +290,9 @@ func (c *Controller) deleteAll(ctx context.Context, ns, name string) error {
 		return fmt.Errorf("delete endpoint slices of %s/%s: %v", ns, name, errs)
 	}
 	return nil
+}
+
+// Run reconciles EndpointSlices with workers until ctx ends.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	manager.Loop{Name: "endpoint_slice", Queue: c.queue, Synced: c.synced, Sync: c.sync, MaxRetries: maxRetries}.Run(ctx, workers)
 }

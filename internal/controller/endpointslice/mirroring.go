@@ -5,15 +5,12 @@ import (
 	"fmt"
 	"net"
 	"sort"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -187,32 +184,6 @@ func (c *MirroringController) queueForSlice(s *discoveryv1.EndpointSlice) {
 	if name := s.Labels[discoveryv1.LabelServiceName]; name != "" {
 		c.queue.AddAfter(s.Namespace+"/"+name, sliceChangeDelay)
 	}
-}
-
-// Run processes the queue with workers until ctx ends.
-func (c *MirroringController) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync("endpoint_slice_mirroring", ctx.Done(), c.synced...) {
-		return
-	}
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, func(ctx context.Context) {
-			for c.processNext(ctx) {
-			}
-		}, time.Second)
-	}
-	<-ctx.Done()
-}
-
-func (c *MirroringController) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	handleErr(c.queue, key, c.sync(ctx, key), "mirrored endpointslices")
-	return true
 }
 
 func (c *MirroringController) sync(ctx context.Context, key string) error {
@@ -491,4 +462,9 @@ func (c *MirroringController) write(ctx context.Context, svc *corev1.Service, w 
 		}
 	}
 	return nil
+}
+
+// Run mirrors Endpoints with workers until ctx ends.
+func (c *MirroringController) Run(ctx context.Context, workers int) {
+	manager.Loop{Name: "endpoint_slice_mirroring", Queue: c.queue, Synced: c.synced, Sync: c.sync, MaxRetries: maxRetries}.Run(ctx, workers)
 }

@@ -10,15 +10,12 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -98,20 +95,6 @@ func NewIPAM(c *manager.Context) (manager.Controller, error) {
 	return ctl, err
 }
 
-// Run assigns until ctx ends; one worker, so two nodes never get one CIDR.
-func (c *IPAM) Run(ctx context.Context, _ int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced) {
-		return
-	}
-	go wait.UntilWithContext(ctx, func(ctx context.Context) {
-		for processNext(ctx, c.queue, c.sync) {
-		}
-	}, time.Second)
-	<-ctx.Done()
-}
-
 func (c *IPAM) sync(ctx context.Context, name string) error {
 	n, err := c.nodes.Get(name)
 	if apierrors.IsNotFound(err) || (err == nil && n.Spec.PodCIDR != "") {
@@ -143,19 +126,7 @@ func (c *IPAM) sync(ctx context.Context, name string) error {
 	return err
 }
 
-// processNext runs one queue item through sync with rate-limited retries;
-// it returns false when the queue shuts down.
-func processNext(ctx context.Context, q workqueue.TypedRateLimitingInterface[string], sync func(context.Context, string) error) bool {
-	key, quit := q.Get()
-	if quit {
-		return false
-	}
-	defer q.Done(key)
-	if err := sync(ctx, key); err != nil {
-		utilruntime.HandleError(fmt.Errorf("sync %s: %w", key, err))
-		q.AddRateLimited(key)
-		return true
-	}
-	q.Forget(key)
-	return true
+// Run assigns until ctx ends; one worker, so two nodes never get one CIDR.
+func (c *IPAM) Run(ctx context.Context, _ int) {
+	manager.Loop{Name: "nodeipam", Queue: c.queue, Synced: []cache.InformerSynced{c.synced}, Sync: c.sync}.Run(ctx, 1)
 }

@@ -19,7 +19,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	quotav1 "k8s.io/apiserver/pkg/quota/v1"
 	"k8s.io/apiserver/pkg/quota/v1/generic"
@@ -138,19 +137,6 @@ func metaNamespace(obj interface{}) (string, error) {
 	return o.GetNamespace(), nil
 }
 
-// Run processes the queue until ctx ends.
-func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		return
-	}
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, c.worker, time.Second)
-	}
-	wait.UntilWithContext(ctx, c.resyncAll, c.resync)
-}
-
 func (c *Controller) resyncAll(ctx context.Context) {
 	quotas, err := c.lister.List(labels.Everything())
 	if err != nil {
@@ -158,23 +144,6 @@ func (c *Controller) resyncAll(ctx context.Context) {
 	}
 	for _, q := range quotas {
 		c.enqueue(q)
-	}
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for {
-		key, quit := c.queue.Get()
-		if quit {
-			return
-		}
-		err := c.sync(ctx, key)
-		if err == nil {
-			c.queue.Forget(key)
-		} else {
-			utilruntime.HandleError(fmt.Errorf("sync resourcequota %s: %w", key, err))
-			c.queue.AddRateLimited(key)
-		}
-		c.queue.Done(key)
 	}
 }
 
@@ -216,4 +185,11 @@ func resourceZero() *resource.Quantity { return resource.NewQuantity(0, resource
 // NewFromContext is the manager's constructor for the quota controller.
 func NewFromContext(c *manager.Context) (manager.Controller, error) {
 	return New(Config{Client: c.Client, Informer: c.Informers})
+}
+
+// Run processes the queue until ctx ends, recomputing every quota each
+// resync period.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	manager.Loop{Name: "resourcequota", Queue: c.queue, Synced: c.synced, Sync: c.sync,
+		Started: func(ctx context.Context) { wait.UntilWithContext(ctx, c.resyncAll, c.resync) }}.Run(ctx, workers)
 }

@@ -23,8 +23,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -126,40 +124,6 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	}
 	c.synced = []cache.InformerSynced{c.kind.informer().HasSynced, podInf.Informer().HasSynced}
 	return c, nil
-}
-
-// Run processes the queue with workers until ctx ends.
-func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync(c.name, ctx.Done(), c.synced...) {
-		return
-	}
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, c.worker, time.Second)
-	}
-	<-ctx.Done()
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNext(ctx) {
-	}
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	err := c.Sync(ctx, key)
-	if err == nil {
-		c.queue.Forget(key)
-		return true
-	}
-	utilruntime.HandleError(fmt.Errorf("sync %q failed with %v", key, err))
-	c.queue.AddRateLimited(key)
-	return true
 }
 
 // ---- event handlers ----
@@ -319,4 +283,9 @@ func (c *Controller) deletePod(obj interface{}) {
 	key := rs.Namespace + "/" + rs.Name
 	c.exp.DeletionObserved(key, podKey(pod))
 	c.queue.Add(key)
+}
+
+// Run reconciles with workers until ctx ends.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	manager.Loop{Name: c.name, Queue: c.queue, Synced: c.synced, Sync: c.Sync}.Run(ctx, workers)
 }

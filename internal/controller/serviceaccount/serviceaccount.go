@@ -6,14 +6,10 @@ package serviceaccount
 
 import (
 	"context"
-	"fmt"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -67,35 +63,6 @@ func New(c *manager.Context) (manager.Controller, error) {
 	return ctl, nil
 }
 
-// Run reconciles until ctx ends.
-func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		return
-	}
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, c.worker, time.Second)
-	}
-	<-ctx.Done()
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for {
-		ns, quit := c.queue.Get()
-		if quit {
-			return
-		}
-		if err := c.sync(ctx, ns); err != nil {
-			utilruntime.HandleError(fmt.Errorf("namespace %s defaults: %w", ns, err))
-			c.queue.AddRateLimited(ns)
-		} else {
-			c.queue.Forget(ns)
-		}
-		c.queue.Done(ns)
-	}
-}
-
 func (c *Controller) sync(ctx context.Context, name string) error {
 	ns, err := c.namespaces.Get(name)
 	if apierrors.IsNotFound(err) {
@@ -136,4 +103,9 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 		return err
 	}
 	return nil
+}
+
+// Run reconciles namespaces until ctx ends.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	manager.Loop{Name: "serviceaccount", Queue: c.queue, Synced: c.synced, Sync: c.sync}.Run(ctx, workers)
 }
