@@ -75,6 +75,11 @@ type IPAM struct {
 	set      *CIDRSet
 	queue    workqueue.TypedRateLimitingInterface[string]
 	recorder record.EventRecorder
+	// assigned are the CIDRs this instance handed out, by node: the node
+	// lister may not show an assignment yet when the next node comes, and
+	// a CIDR must never go to two nodes (upstream's allocator keeps the same
+	// in-memory set).
+	assigned map[string]string
 }
 
 // NewIPAM is the manager's constructor.
@@ -84,7 +89,7 @@ func NewIPAM(c *manager.Context) (manager.Controller, error) {
 		return nil, err
 	}
 	ni := c.Informers.Core().V1().Nodes()
-	ctl := &IPAM{client: c.Client, nodes: ni.Lister(), synced: ni.Informer().HasSynced, set: set,
+	ctl := &IPAM{client: c.Client, nodes: ni.Lister(), synced: ni.Informer().HasSynced, set: set, assigned: map[string]string{},
 		recorder: c.Recorder("node-ipam-controller"),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "nodeipam"})}
@@ -108,9 +113,18 @@ func (c *IPAM) sync(ctx context.Context, name string) error {
 		return err
 	}
 	used := map[string]bool{}
+	exists := map[string]bool{}
 	for _, o := range all {
+		exists[o.Name] = true
 		for _, cidr := range append([]string{o.Spec.PodCIDR}, o.Spec.PodCIDRs...) {
 			used[cidr] = true
+		}
+	}
+	for cidr, owner := range c.assigned {
+		if exists[owner] {
+			used[cidr] = true
+		} else {
+			delete(c.assigned, cidr) // the node is gone: its CIDR is free again
 		}
 	}
 	cidr, err := c.set.Next(used)
@@ -121,6 +135,7 @@ func (c *IPAM) sync(ctx context.Context, name string) error {
 	patch, _ := json.Marshal(map[string]interface{}{"spec": map[string]interface{}{"podCIDR": cidr, "podCIDRs": []string{cidr}}})
 	_, err = c.client.CoreV1().Nodes().Patch(ctx, name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
 	if err == nil {
+		c.assigned[cidr] = name
 		c.recorder.Eventf(n, corev1.EventTypeNormal, "CIDRAssignmentSucceeded", "Assigned podCIDR %s", cidr)
 	}
 	return err

@@ -1,8 +1,17 @@
 package node
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 )
 
 func TestCIDRSetHandsOutSlashTwentyFours(t *testing.T) {
@@ -39,5 +48,31 @@ func TestExpired(t *testing.T) {
 	}
 	if !Expired(now.Add(-41*time.Second), now, 40*time.Second) {
 		t.Error("41 s old heartbeat not expired")
+	}
+}
+
+// TestIPAMNeverGivesOneCIDRTwice: the second node is synced before the
+// informer shows the first one's CIDR (the race an e2e test caught).
+func TestIPAMNeverGivesOneCIDRTwice(t *testing.T) {
+	set, _ := NewCIDRSet("10.244.0.0/16", 24)
+	indexer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	var objs []runtime.Object
+	for _, n := range []string{"n1", "n2"} {
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}}
+		_ = indexer.Add(node)
+		objs = append(objs, node)
+	}
+	client := fake.NewSimpleClientset(objs...)
+	c := &IPAM{client: client, nodes: corelisters.NewNodeLister(indexer), set: set, assigned: map[string]string{},
+		recorder: record.NewFakeRecorder(10)}
+	for _, n := range []string{"n1", "n2"} {
+		if err := c.sync(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, _ := client.CoreV1().Nodes().Get(context.Background(), "n1", metav1.GetOptions{})
+	b, _ := client.CoreV1().Nodes().Get(context.Background(), "n2", metav1.GetOptions{})
+	if a.Spec.PodCIDR == "" || a.Spec.PodCIDR == b.Spec.PodCIDR {
+		t.Fatalf("podCIDRs %q and %q", a.Spec.PodCIDR, b.Spec.PodCIDR)
 	}
 }
