@@ -135,7 +135,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, groups []Group) er
 // runGroup builds the group's controllers on a fresh informer factory and
 // runs them while this instance leads.
 func runGroup(ctx context.Context, cfg *rest.Config, client kubernetes.Interface, opts Options, g Group) error {
-	factory := informers.NewSharedInformerFactory(client, 0)
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripManagedFields))
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
@@ -177,4 +177,14 @@ func (c *Context) MetadataClient(agent string) (metadata.Interface, error) {
 	cfg := rest.AddUserAgent(rest.CopyConfig(c.Config), agent)
 	cfg.QPS, cfg.Burst = 100, 200
 	return metadata.NewForConfig(cfg)
+}
+
+// stripManagedFields drops managedFields from objects the controllers cache:
+// no controller reads them, they are often the larger part of a small
+// object, and a write that omits them leaves the stored ones as they are.
+func stripManagedFields(obj interface{}) (interface{}, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
 }
