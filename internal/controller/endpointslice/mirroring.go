@@ -127,36 +127,7 @@ func NewMirroringController(client kubernetes.Interface, factory informers.Share
 	}); err != nil {
 		return nil, err
 	}
-	if _, err := sliceInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj interface{}) {
-			s, ok := obj.(*discoveryv1.EndpointSlice)
-			if ok && managedBy(s, MirroringControllerName) && c.tracker.shouldSync(s) {
-				c.queueForSlice(s)
-			}
-		},
-		UpdateFunc: func(old, cur interface{}) {
-			o, ok1 := old.(*discoveryv1.EndpointSlice)
-			n, ok2 := cur.(*discoveryv1.EndpointSlice)
-			if !ok1 || !ok2 {
-				return
-			}
-			if o.Labels[discoveryv1.LabelServiceName] != n.Labels[discoveryv1.LabelServiceName] {
-				c.queueForSlice(o)
-				c.queueForSlice(n)
-				return
-			}
-			if managedBy(o, MirroringControllerName) != managedBy(n, MirroringControllerName) ||
-				(managedBy(n, MirroringControllerName) && c.tracker.shouldSync(n)) {
-				c.queueForSlice(n)
-			}
-		},
-		DeleteFunc: func(obj interface{}) {
-			s := sliceFromDeleteAction(obj)
-			if s != nil && managedBy(s, MirroringControllerName) && c.tracker.has(s) && !c.tracker.handleDeletion(s) {
-				c.queueForSlice(s)
-			}
-		},
-	}); err != nil {
+	if _, err := sliceInf.Informer().AddEventHandler(sliceHandler(MirroringControllerName, c.tracker, c.queueForSlice)); err != nil {
 		return nil, err
 	}
 	c.synced = []cache.InformerSynced{epInf.Informer().HasSynced, svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced}

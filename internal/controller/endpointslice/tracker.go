@@ -6,6 +6,7 @@ import (
 
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/wharf-io/wharf/internal/controller/endpoints"
 )
@@ -168,4 +169,39 @@ func (t *sliceTracker) stale(ns, name string, slices []*discoveryv1.EndpointSlic
 		}
 	}
 	return false
+}
+
+// sliceHandler queues the service of a slice that the controller named
+// manager manages, when the slice changes in a way the tracker did not
+// expect (someone else's write, a deletion, a change of owner service).
+func sliceHandler(manager string, tr *sliceTracker, queue func(*discoveryv1.EndpointSlice)) cache.ResourceEventHandlerFuncs {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj interface{}) {
+			s, ok := obj.(*discoveryv1.EndpointSlice)
+			if ok && managedBy(s, manager) && tr.shouldSync(s) {
+				queue(s)
+			}
+		},
+		UpdateFunc: func(old, cur interface{}) {
+			o, ok1 := old.(*discoveryv1.EndpointSlice)
+			n, ok2 := cur.(*discoveryv1.EndpointSlice)
+			if !ok1 || !ok2 {
+				return
+			}
+			if o.Labels[discoveryv1.LabelServiceName] != n.Labels[discoveryv1.LabelServiceName] {
+				queue(o)
+				queue(n)
+				return
+			}
+			if managedBy(o, manager) != managedBy(n, manager) || (managedBy(n, manager) && tr.shouldSync(n)) {
+				queue(n)
+			}
+		},
+		DeleteFunc: func(obj interface{}) {
+			s := sliceFromDeleteAction(obj)
+			if s != nil && managedBy(s, manager) && tr.has(s) && !tr.handleDeletion(s) {
+				queue(s)
+			}
+		},
+	}
 }
