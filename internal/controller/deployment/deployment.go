@@ -193,15 +193,9 @@ func (c *Controller) updateReplicaSet(old, cur interface{}) {
 }
 
 func (c *Controller) deleteReplicaSet(obj interface{}) {
-	rs, ok := obj.(*appsv1.ReplicaSet)
+	rs, ok := manager.Deleted[*appsv1.ReplicaSet](obj)
 	if !ok {
-		t, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if rs, ok = t.Obj.(*appsv1.ReplicaSet); !ok {
-			return
-		}
+		return
 	}
 	if ref := metav1.GetControllerOf(rs); ref != nil {
 		if d := c.resolveControllerRef(rs.Namespace, ref); d != nil {
@@ -212,15 +206,9 @@ func (c *Controller) deleteReplicaSet(obj interface{}) {
 
 // deletePod wakes a Recreate Deployment once its last old pod is gone.
 func (c *Controller) deletePod(obj interface{}) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := manager.Deleted[*corev1.Pod](obj)
 	if !ok {
-		t, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if pod, ok = t.Obj.(*corev1.Pod); !ok {
-			return
-		}
+		return
 	}
 	d := c.deploymentForPod(pod)
 	if d == nil || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {

@@ -73,3 +73,14 @@ func (l Loop) next(ctx context.Context) bool {
 	}
 	return true
 }
+
+// Deleted returns the object of an informer's delete event, unwrapping the
+// tombstone (cache.DeletedFinalStateUnknown) a relist leaves for an object
+// whose deletion was missed; ok is false when it is not a T.
+func Deleted[T any](obj interface{}) (T, bool) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	v, ok := obj.(T)
+	return v, ok
+}
