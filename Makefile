@@ -10,12 +10,20 @@ LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
            -X k8s.io/component-base/version.gitTreeState=clean
 export WHARF_LDFLAGS := $(LDFLAGS)
 
-APT_PACKAGES := nftables iptables conntrack iproute2 curl
+APT_PACKAGES := nftables iptables conntrack iproute2 curl util-linux
+# The CNI reference plugins Wharf installs into <data-dir>/cni/bin, built
+# beside the wharf binary (bin/cni/) at the version go.mod pins.
+CNI_PLUGINS := $(addprefix github.com/containernetworking/plugins/plugins/,\
+	main/bridge ipam/host-local main/loopback meta/portmap main/macvlan)
 
-.PHONY: build up test test-short deps generate bench clean
+.PHONY: build cni-plugins up test test-short deps generate bench clean
 
-build:
+build: cni-plugins
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/wharf
+
+cni-plugins:
+	@mkdir -p $(dir $(BIN))cni
+	$(GO) build -o $(dir $(BIN))cni/ $(CNI_PLUGINS)
 
 up: build
 	./$(BIN) up
@@ -26,6 +34,7 @@ deps:
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+	@command -v node >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs; }
 
 test: deps
 	$(GO) test -count=1 -timeout 40m ./...

@@ -38,6 +38,27 @@ type Config struct {
 	LeaseDuration, RenewInterval time.Duration
 	// StatusInterval is how often the Node status is posted (1 minute).
 	StatusInterval time.Duration
+
+	// KubeletPort is where the agent serves logs, exec, attach and
+	// port-forward to the API server (10250).
+	KubeletPort int
+	// CNIConfDir, when set, holds the CNI config to use instead of the
+	// default conflist written under the data dir; CNIBinDirs are searched
+	// for plugins after <data-dir>/cni/bin.
+	CNIConfDir string
+	CNIBinDirs []string
+	// NetnsPrefix starts the name of every pod network namespace ("wharf-").
+	NetnsPrefix string
+	// BridgeName is the default conflist's bridge ("wharf0").
+	BridgeName string
+	// ClusterDNS and ClusterDomain go into pods' resolv.conf.
+	ClusterDNS    []string
+	ClusterDomain string
+	// KeepPodsOnExit leaves pods running when the agent stops cleanly (they
+	// always survive a crash or kill -9, and are adopted on restart).
+	KeepPodsOnExit bool
+	// DisablePods runs no pods (node registration only).
+	DisablePods bool
 }
 
 // Defaults fills in unset fields.
@@ -70,6 +91,18 @@ func (c *Config) Defaults() error {
 	}
 	if c.StatusInterval == 0 {
 		c.StatusInterval = time.Minute
+	}
+	if c.KubeletPort == 0 {
+		c.KubeletPort = 10250
+	}
+	if c.NetnsPrefix == "" {
+		c.NetnsPrefix = "wharf-"
+	}
+	if c.ClusterDomain == "" {
+		c.ClusterDomain = "cluster.local"
+	}
+	if c.ClusterDNS == nil {
+		c.ClusterDNS = []string{"10.96.0.10"}
 	}
 	return nil
 }
@@ -107,5 +140,16 @@ func Run(ctx context.Context, c Config) error {
 	}
 	n := &nodeStatus{client: client, cfg: &c}
 	fmt.Fprintf(os.Stderr, "wharf agent: node %s (%s) joined %s\n", c.NodeName, c.NodeIP, c.Server)
-	return n.run(ctx)
+	if c.DisablePods {
+		return n.run(ctx)
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- n.run(ctx) }()
+	go func() { errs <- runPods(ctx, &c, client) }()
+	err = <-errs
+	if ctx.Err() == nil {
+		return err
+	}
+	<-errs
+	return nil
 }

@@ -45,7 +45,7 @@ func credentials(c *Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	certPEM, keyPEM, err := requestCert(c, caPEM)
+	certPEM, keyPEM, err := requestCert(c, caPEM, join.Path, nil)
 	if err != nil {
 		return "", err
 	}
@@ -93,9 +93,10 @@ func fetchCA(c *Config) ([]byte, error) {
 	return caPEM, nil
 }
 
-// requestCert sends the secret and a certificate request; it returns the
+// requestCert sends the secret and a certificate request to path (the
+// client or the serving certificate's, with the node's ips); it returns the
 // signed certificate and the new key.
-func requestCert(c *Config, caPEM []byte) ([]byte, []byte, error) {
+func requestCert(c *Config, caPEM []byte, path string, ips []string) ([]byte, []byte, error) {
 	_, secret := join.ParseToken(c.Token)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -106,12 +107,12 @@ func requestCert(c *Config, caPEM []byte) ([]byte, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	body, _ := json.Marshal(join.Request{Secret: secret, NodeName: c.NodeName,
+	body, _ := json.Marshal(join.Request{Secret: secret, NodeName: c.NodeName, IPs: ips,
 		CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))})
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	resp, err := client.Post(strings.TrimSuffix(c.Server, "/")+join.Path, "application/json", bytes.NewReader(body))
+	resp, err := client.Post(strings.TrimSuffix(c.Server, "/")+path, "application/json", bytes.NewReader(body))
 	if err != nil {
 		return nil, nil, fmt.Errorf("join %s: %w", c.Server, err)
 	}

@@ -103,6 +103,9 @@ func desiredStatus(c *Config, prev corev1.NodeStatus, now time.Time) corev1.Node
 	st := corev1.NodeStatus{
 		Capacity:    capacity,
 		Allocatable: capacity.DeepCopy(),
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{
+			KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(c.KubeletPort)},
+		},
 		Addresses: []corev1.NodeAddress{
 			{Type: corev1.NodeInternalIP, Address: c.NodeIP},
 			{Type: corev1.NodeHostName, Address: hostname},

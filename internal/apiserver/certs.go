@@ -1,8 +1,11 @@
 package apiserver
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -69,6 +72,55 @@ func writeServingCert(c *Config, ca *pki.CA) (certFile, keyFile string, err erro
 		}
 	}
 	return certFile, keyFile, nil
+}
+
+// KubeletClientUser and KubeletClientGroup are the API server's identity
+// towards node agents, as kubeadm's apiserver-kubelet-client certificate;
+// agents serve no one else (package kubeletserver).
+const (
+	KubeletClientUser  = "kube-apiserver-kubelet-client"
+	KubeletClientGroup = "system:masters"
+)
+
+// writeKubeletClientCert signs the certificate the API server presents to
+// node agents and writes it into <data-dir>/tls beside the serving one.
+func writeKubeletClientCert(c *Config, ca *pki.CA) (certPEM, keyPEM []byte, err error) {
+	certPEM, keyPEM, err = ca.Sign(pki.Request{CommonName: KubeletClientUser, Organization: []string{KubeletClientGroup}})
+	if err != nil {
+		return nil, nil, err
+	}
+	dir := filepath.Join(c.DataDir, "tls")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	for name, data := range map[string][]byte{"kubelet-client.crt": certPEM, "kubelet-client.key": keyPEM} {
+		if err := writeFileAtomic(filepath.Join(dir, name), data, 0o600); err != nil {
+			return nil, nil, err
+		}
+	}
+	return certPEM, keyPEM, nil
+}
+
+// newKubeletTransport returns the transport to node agents: the
+// kubelet-client certificate, and agents' serving certificates verified
+// against the cluster CA. HTTP/1.1 only, as upgrades need.
+func newKubeletTransport(caPEM, certPEM, keyPEM []byte) (*http.Transport, error) {
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet client certificate: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("kubelet client: no certificate in the cluster CA")
+	}
+	return &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout: 10 * time.Second,
+		MaxIdleConnsPerHost: 25,
+		IdleConnTimeout:     90 * time.Second,
+	}, nil
 }
 
 // writeAdminKubeconfig writes <data-dir>/admin.kubeconfig: the cluster's CA,

@@ -194,6 +194,9 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := addPodStreams(storage, &c, ca); err != nil {
+		return nil, err
+	}
 	storage[authorizationv1.SchemeGroupVersion] = review.AuthorizationStorage(gc.Authorization.Authorizer)
 	storage[authenticationv1.SchemeGroupVersion] = review.AuthenticationStorage()
 	core := storage[corev1.SchemeGroupVersion]
@@ -427,6 +430,20 @@ func addControllers(gs *genericapiserver.GenericAPIServer, c *Config) {
 		}()
 		return nil
 	})
+}
+
+// addPodStreams serves pods/log, exec, attach and portforward through the
+// node agents, with the kubelet-client certificate.
+func addPodStreams(storage registry.Storage, c *Config, ca *pki.CA) error {
+	certPEM, keyPEM, err := writeKubeletClientCert(c, ca)
+	if err != nil {
+		return fmt.Errorf("write kubelet client certificate: %w", err)
+	}
+	transport, err := newKubeletTransport(ca.CertPEM, certPEM, keyPEM)
+	if err != nil {
+		return err
+	}
+	return registry.AddPodStreams(storage, transport)
 }
 
 // loopbackClient returns a lazily made client on the server's loopback

@@ -39,7 +39,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(newServerCommand(), newUpCommand(), newKubectlCommand(), newNetexecCommand(), newAgentCommand())
+	root.AddCommand(newServerCommand(), newUpCommand(), newKubectlCommand(), newNetexecCommand(), newAgentCommand(), newInitCommand())
 	return root
 }
 

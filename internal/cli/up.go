@@ -12,10 +12,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 
 	"github.com/wharf-io/wharf/internal/agent"
+	"github.com/wharf-io/wharf/internal/apiserver"
 )
 
 // upComponents are what `wharf up --disable` can leave out.
-var upComponents = sets.New("agent")
+var upComponents = sets.New("agent", "pods")
 
 // newUpCommand is `wharf up`: everything on one machine, the API server with
 // embedded etcd and this machine's node agent in one process.
@@ -35,6 +36,7 @@ func newUpCommand() *cobra.Command {
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
+			a.cfg.DisablePods = sets.New(disable...).Has("pods")
 			if !sets.New(disable...).Has("agent") {
 				go runLocalAgent(ctx, o, a.cfg)
 			}
@@ -43,7 +45,7 @@ func newUpCommand() *cobra.Command {
 	}
 	o.addFlags(cmd.Flags())
 	a.addNodeFlags(cmd.Flags())
-	cmd.Flags().StringSliceVar(&disable, "disable", nil, "components not to run: agent")
+	cmd.Flags().StringSliceVar(&disable, "disable", nil, "components not to run: agent (no node here), pods (a node that runs no pods)")
 	return cmd
 }
 
@@ -70,6 +72,12 @@ func runLocalAgent(ctx context.Context, o *serverOptions, cfg agent.Config) {
 	}
 	cfg.Server = fmt.Sprintf("https://%s:%d", host, o.api.SecurePort)
 	cfg.DataDir = dir
+	cfg.ClusterDomain = o.api.ClusterDomain
+	if dns := o.api.ClusterDNS; dns != "" {
+		cfg.ClusterDNS = []string{dns}
+	} else if ip := apiserver.ClusterDNSIP(o.api.ServiceCIDR); ip != nil {
+		cfg.ClusterDNS = []string{ip.String()}
+	}
 	if err := agent.Run(ctx, cfg); err != nil && ctx.Err() == nil {
 		logf("agent: %v", err)
 	}

@@ -4,7 +4,9 @@
 // from CACertsPath (anonymous), checks its hash against the token, and then
 // trusts the server; it posts the secret, its node name and a certificate
 // request to Path and gets back a client certificate for
-// system:node:<name> in group system:nodes, never admin credentials.
+// system:node:<name> in group system:nodes, never admin credentials. With
+// the same secret, ServingPath signs the serving certificate of the node's
+// kubelet endpoint (package kubeletserver) for its name and IPs.
 package join
 
 import (
@@ -18,6 +20,8 @@ const (
 	CACertsPath = "/cacerts"
 	// Path signs a node's certificate for the join secret.
 	Path = "/v1-wharf/join"
+	// ServingPath signs a node's serving certificate for the join secret.
+	ServingPath = "/v1-wharf/serving-cert"
 )
 
 // Token is the token an agent needs: the CA's hash and the secret.
@@ -49,9 +53,12 @@ type Request struct {
 	NodeName string `json:"nodeName"`
 	// CSR is a PEM certificate request; only its public key is used.
 	CSR string `json:"csr"`
+	// IPs are the node's addresses, for ServingPath only: the serving
+	// certificate is for NodeName and these.
+	IPs []string `json:"ips,omitempty"`
 }
 
-// Response carries the node's certificate and the CA.
+// Response carries the node's certificate (client or serving) and the CA.
 type Response struct {
 	Certificate string `json:"certificate"`
 	CA          string `json:"ca"`

@@ -114,6 +114,9 @@ func (n *Node) Authorize(ctx context.Context, a authorizer.Attributes) (authoriz
 		return noOpinion, "", nil
 	case group == authorizationGroup && resource == "subjectaccessreviews" && sub == "" && verb == "create":
 		return allow, "", nil
+	case group == legacyGroup && resource == "serviceaccounts" && sub == "token" && verb == "create":
+		// The projected service-account token of the pods a node runs.
+		return allow, "", nil
 	case sub == "" && isRead(verb) && nodeReadable[[2]string{group, resource}]:
 		return allow, "", nil
 	}
@@ -241,6 +244,7 @@ func nodeRules(node, namespace string) []rbacv1.PolicyRule {
 		{Verbs: verbs("get"), APIGroups: groups(legacyGroup), Resources: []string{"nodes/status"}},
 		rule(verbs("create", "update", "patch"), groups(legacyGroup, eventsGroup), "events"),
 		rule(verbs("create"), groups(authorizationGroup), "subjectaccessreviews"),
+		rule(verbs("create"), groups(legacyGroup), "serviceaccounts/token"),
 	}
 	if namespace == corev1.NamespaceNodeLease {
 		rules = append(rules,

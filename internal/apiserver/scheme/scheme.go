@@ -90,6 +90,7 @@ func init() {
 	}
 	utilruntime.Must(registerIngressConversions(Scheme))
 	utilruntime.Must(registerEventConversions(Scheme))
+	utilruntime.Must(registerPodOptionConversions(Scheme))
 	utilruntime.Must(registerFieldLabels(Scheme))
 	registerDefaults(Scheme)
 

@@ -33,6 +33,9 @@ var (
 	buildErr  error
 )
 
+// CNIPlugins are the reference plugins built beside the binary.
+var CNIPlugins = []string{"main/bridge", "ipam/host-local", "main/loopback", "meta/portmap", "main/macvlan"}
+
 // Binary returns the path of a wharf binary built from this checkout (or
 // $WHARF_BIN if set), building it once.
 func Binary(t testing.TB) string {
@@ -55,6 +58,17 @@ func Binary(t testing.TB) string {
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		// The CNI reference plugins, where the agent looks for them.
+		args := []string{"build", "-o", filepath.Join(dir, "cni") + "/"}
+		for _, p := range CNIPlugins {
+			args = append(args, "github.com/containernetworking/plugins/plugins/"+p)
+		}
+		cmd = exec.Command("go", args...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build CNI plugins: %v\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
@@ -83,6 +97,7 @@ type Server struct {
 	EtcdURL    string
 	Args       []string
 	Kubeconfig string
+	Netns      string
 	cmd        *exec.Cmd
 	log        *bytes.Buffer
 	done       chan struct{}
@@ -102,6 +117,9 @@ type Options struct {
 	Agent bool
 	// Extra flags.
 	Extra []string
+	// Netns runs wharf in this network namespace (a sandbox node's path);
+	// the framework's clients and kubectl then reach it there too.
+	Netns string
 }
 
 // Start starts wharf and waits for /readyz; the process is stopped when the
@@ -124,7 +142,7 @@ func Start(t testing.TB, o Options) *Server {
 		}
 		t.Cleanup(func() { os.RemoveAll(dir) })
 	}
-	s := &Server{t: t, Bin: Binary(t), DataDir: dir, Port: FreePort(t)}
+	s := &Server{t: t, Bin: Binary(t), DataDir: dir, Port: FreePort(t), Netns: o.Netns}
 	s.Args = []string{o.Command, "--data-dir", dir, "--secure-port", fmt.Sprint(s.Port), "--bind-address", "127.0.0.1"}
 	if o.EtcdServers != "" {
 		s.Args = append(s.Args, "--etcd-servers", o.EtcdServers)
@@ -148,7 +166,7 @@ func Start(t testing.TB, o Options) *Server {
 func (s *Server) launch() {
 	s.t.Helper()
 	s.log = &bytes.Buffer{}
-	s.cmd = exec.Command(s.Bin, s.Args...)
+	s.cmd = s.command(s.Bin, s.Args...)
 	s.cmd.Stdout = &lockedWriter{w: s.log, mu: &s.mu}
 	s.cmd.Stderr = s.cmd.Stdout
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -183,7 +201,8 @@ func (s *Server) URL() string { return fmt.Sprintf("https://127.0.0.1:%d", s.Por
 
 // WaitReady polls /readyz (anonymous, which upstream allows) until it says ok.
 func (s *Server) WaitReady(timeout time.Duration) error {
-	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DialContext: s.DialContext}}
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
@@ -249,6 +268,9 @@ func (s *Server) RestConfig() *rest.Config {
 		s.t.Fatal(err)
 	}
 	cfg.QPS, cfg.Burst = 500, 1000
+	if s.Netns != "" {
+		cfg.Dial = s.DialContext
+	}
 	return cfg
 }
 
@@ -274,7 +296,9 @@ func (s *Server) KubectlIn(stdin string, args ...string) (string, error) {
 	full := append([]string{"kubectl", "--kubeconfig", s.Kubeconfig, "--cache-dir", cache}, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, s.Bin, full...)
+	cmd := s.command(s.Bin, full...)
+	stop := context.AfterFunc(ctx, func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	defer stop()
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Env = append(os.Environ(), "HOME="+s.DataDir)
 	out, err := cmd.CombinedOutput()
@@ -289,6 +313,29 @@ func (s *Server) MustKubectl(args ...string) string {
 		s.t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return out
+}
+
+// command runs name in the server's network namespace (by nsenter --net,
+// keeping the host's mount namespace), or plainly.
+func (s *Server) command(name string, args ...string) *exec.Cmd {
+	var cmd *exec.Cmd
+	if s.Netns != "" {
+		cmd = exec.Command("nsenter", append([]string{"--net=" + s.Netns, "--", name}, args...)...)
+	} else {
+		cmd = exec.Command(name, args...)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
+// DialContext dials from the server's network namespace: the socket is
+// made on a thread switched into it, which is then thrown away.
+func (s *Server) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if s.Netns == "" {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	return DialIn(ctx, s.Netns, network, addr)
 }
 
 type lockedWriter struct {
