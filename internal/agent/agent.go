@@ -134,6 +134,7 @@ func Run(ctx context.Context, c Config) error {
 		return err
 	}
 	cfg.UserAgent = "wharf-agent/" + c.NodeName
+	cfg.QPS, cfg.Burst = 50, 100 // kubelet's kubeAPIQPS and kubeAPIBurst
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
