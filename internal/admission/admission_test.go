@@ -41,3 +41,31 @@ func TestExternalIPs(t *testing.T) {
 		t.Errorf("outside the range: %v", err)
 	}
 }
+
+func TestServiceAccountMountsToken(t *testing.T) {
+	pod := &corev1.Pod{Spec: corev1.PodSpec{
+		InitContainers: []corev1.Container{{Name: "init"}},
+		Containers: []corev1.Container{{Name: "a"}, {Name: "b", VolumeMounts: []corev1.VolumeMount{
+			{Name: "own", MountPath: TokenMountPath}}}},
+	}}
+	mountToken(pod)
+	mountToken(pod) // idempotent
+	if len(pod.Spec.Volumes) != 1 || !strings.HasPrefix(pod.Spec.Volumes[0].Name, "kube-api-access-") {
+		t.Fatalf("volumes %+v", pod.Spec.Volumes)
+	}
+	src := pod.Spec.Volumes[0].Projected.Sources
+	if len(src) != 3 || src[0].ServiceAccountToken.Path != "token" || src[1].ConfigMap.Name != "kube-root-ca.crt" ||
+		src[2].DownwardAPI.Items[0].FieldRef.FieldPath != "metadata.namespace" {
+		t.Errorf("sources %+v", src)
+	}
+	name := pod.Spec.Volumes[0].Name
+	if m := pod.Spec.InitContainers[0].VolumeMounts; len(m) != 1 || m[0].Name != name || !m[0].ReadOnly {
+		t.Errorf("init mounts %+v", m)
+	}
+	if m := pod.Spec.Containers[0].VolumeMounts; len(m) != 1 || m[0].MountPath != TokenMountPath {
+		t.Errorf("a mounts %+v", m)
+	}
+	if m := pod.Spec.Containers[1].VolumeMounts; len(m) != 1 || m[0].Name != "own" {
+		t.Errorf("b's own mount was replaced: %+v", m)
+	}
+}

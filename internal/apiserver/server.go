@@ -29,6 +29,7 @@ import (
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
+	genericfilters "k8s.io/apiserver/pkg/server/filters"
 	"k8s.io/apiserver/pkg/server/options"
 	"k8s.io/apiserver/pkg/storage/storagebackend"
 	"k8s.io/client-go/informers"
@@ -242,6 +243,10 @@ func loadSecrets(ctx context.Context, endpoints []string) (*ClusterSecrets, erro
 // the etcd-backed storage options.
 func genericConfig(ctx context.Context, c *Config, ca *pki.CA, joinSecret string, signer *satoken.Signer, certFile, keyFile string) (*genericapiserver.Config, informers.SharedInformerFactory, error) {
 	gc := genericapiserver.NewConfig(scheme.Codecs)
+	// As kube-apiserver: watches, proxies and the pod streams (logs -f,
+	// exec, attach, port-forward) are not cut at the request timeout.
+	gc.LongRunningFunc = genericfilters.BasicLongRunningRequestCheck(sets.NewString("watch", "proxy"),
+		sets.NewString("attach", "exec", "proxy", "log", "portforward"))
 	gc.EffectiveVersion = basecompatibility.NewEffectiveVersionFromString(KubernetesVersion[1:], "", "")
 	serving := options.NewSecureServingOptions()
 	serving.BindAddress = net.ParseIP(c.BindAddress)

@@ -27,6 +27,11 @@ func newKubectlCommand() *cobra.Command {
 	}
 }
 
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 // runKubectl runs the real kubectl with args. Unless the user names a
 // kubeconfig (KUBECONFIG or --kubeconfig), it uses the admin kubeconfig in
 // the data dir; a leading --data-dir=DIR picks which.
@@ -39,7 +44,12 @@ func runKubectl(args []string) int {
 		dir, args = args[1], args[2:]
 	}
 	if os.Getenv("KUBECONFIG") == "" && !namesKubeconfig(args) {
-		_ = os.Setenv("KUBECONFIG", kubeconfigPath(dataDir(dir)))
+		// Where there is no admin kubeconfig (a pod, a machine that only
+		// runs an agent), kubectl's own rules apply: ~/.kube/config, then
+		// the in-cluster service account.
+		if p := kubeconfigPath(dataDir(dir)); fileExists(p) {
+			_ = os.Setenv("KUBECONFIG", p)
+		}
 	}
 	cmd := kubectlcmd.NewDefaultKubectlCommandWithArgs(kubectlcmd.KubectlOptions{
 		PluginHandler: kubectlcmd.NewDefaultPluginHandler(plugin.ValidPluginFilenamePrefixes),

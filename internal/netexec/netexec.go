@@ -89,6 +89,7 @@ func Run(ctx context.Context, c Config) error {
 		}
 		srv := &http.Server{Handler: Handler(c), ReadHeaderTimeout: 10 * time.Second}
 		servers = append(servers, srv)
+		fmt.Fprintf(os.Stderr, "netexec: serving HTTP on port %d\n", p)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

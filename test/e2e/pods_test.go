@@ -34,7 +34,7 @@ func startPodCluster(t *testing.T) *podCluster {
 	node := sb.Nodes[0]
 	prefix := "wharf-" + sb.ID + "-pod-"
 	s := framework.Start(t, framework.Options{Agent: true, Netns: node.NetnsPath(), Extra: []string{
-		"--node-name=node-1", "--netns-prefix=" + prefix,
+		"--node-name=node-1", "--netns-prefix=" + prefix, "--bind-address=0.0.0.0",
 	}})
 	c := &podCluster{Server: s, sb: sb, node: node, prefix: prefix, client: s.Client()}
 	t.Cleanup(func() {
@@ -94,6 +94,10 @@ spec:
     args: ["--http-port=8080"]
     ports:
     - containerPort: 8080
+    readinessProbe:
+      tcpSocket:
+        port: 8080
+      periodSeconds: 1
 `
 
 // TestPodsRunWithTheirOwnIPs is the node agent's walk: pods get their own
@@ -154,6 +158,9 @@ func TestPodsRunWithTheirOwnIPs(t *testing.T) {
 		if strings.Contains(out, "LATE_SERVICE_HOST") {
 			t.Errorf("a service created after the pod is in its env:\n%s", out)
 		}
+		if strings.Contains(out, "KUBE_DNS_SERVICE_HOST") {
+			t.Errorf("a kube-system service is in a default-namespace pod's env:\n%s", out)
+		}
 	})
 	t.Run("two containers share localhost (C2) and the downward API", func(t *testing.T) {
 		c.MustKubectlIn(t, `apiVersion: v1
@@ -165,6 +172,11 @@ spec:
   - name: web
     image: wharf/netexec
     args: ["--http-port=8081"]
+    readinessProbe:
+      httpGet:
+        path: /healthz
+        port: 8081
+      periodSeconds: 1
   - name: side
     image: busybox
     command: ["sleep", "3600"]
@@ -229,8 +241,8 @@ spec:
 		if out := c.MustKubectl("logs", "crash", "--previous"); !strings.Contains(out, "run at") {
 			t.Errorf("logs --previous: %q", out)
 		}
-		if out := c.MustKubectl("logs", "a", "--tail=5"); out == "" {
-			t.Log("netexec logged nothing")
+		if out := c.MustKubectl("logs", "a", "--tail=5"); !strings.Contains(out, "netexec: serving HTTP on port 8080") {
+			t.Errorf("logs a: %q", out)
 		}
 	})
 	t.Run("port-forward", func(t *testing.T) {
@@ -298,6 +310,133 @@ spec:
 		c.MustKubectl("exec", "gated", "--", "rm", "/tmp/ready")
 		waitFor(t, 20*time.Second, func() (bool, string) { ep := endpoints(); return ep == "", ep })
 	})
+	t.Run("in-cluster client-go with the pod's service-account token", func(t *testing.T) {
+		c.MustKubectl("create", "rolebinding", "default-view", "--clusterrole=view", "--serviceaccount=default:default")
+		// The kubernetes service's cluster IP needs the service proxy; the
+		// pod is pointed at the API server's node address instead.
+		c.MustKubectlIn(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: incluster
+spec:
+  restartPolicy: Never
+  containers:
+  - name: kubectl
+    image: wharf/agnhost
+    args: ["kubectl", "get", "services", "-o", "name"]
+    env:
+    - name: KUBERNETES_SERVICE_HOST
+      value: "%s"
+    - name: KUBERNETES_SERVICE_PORT
+      value: "%d"
+`, c.node.IP, c.Port), "apply", "-f", "-")
+		waitFor(t, 60*time.Second, func() (bool, string) {
+			out, _ := c.Kubectl("get", "pod", "incluster", "-o", "jsonpath={.status.phase}")
+			return out == "Succeeded" || out == "Failed", out
+		})
+		out := c.MustKubectl("logs", "incluster")
+		if !strings.Contains(out, "service/early") || !strings.Contains(out, "service/kubernetes") {
+			t.Errorf("in-cluster kubectl listed:\n%s", out)
+		}
+		if out := c.MustKubectl("exec", "a", "--", "ls", "/var/run/secrets/kubernetes.io/serviceaccount"); !strings.Contains(out, "token") ||
+			!strings.Contains(out, "ca.crt") || !strings.Contains(out, "namespace") {
+			t.Errorf("service account mount: %q", out)
+		}
+	})
+	t.Run("exec and attach with stdin", func(t *testing.T) {
+		if out := c.MustKubectlIn(t, "hello stdin\n", "exec", "-i", "a", "--", "cat"); strings.TrimSpace(out) != "hello stdin" {
+			t.Errorf("exec -i cat: %q", out)
+		}
+		c.MustKubectlIn(t, `apiVersion: v1
+kind: Pod
+metadata:
+  name: reader
+spec:
+  containers:
+  - name: r
+    image: busybox
+    command: ["sh", "-c", "echo ready; while read line; do echo got $line; done"]
+    stdin: true
+    stdinOnce: true
+`, "apply", "-f", "-")
+		waitFor(t, 60*time.Second, func() (bool, string) {
+			out, _ := c.Kubectl("logs", "reader")
+			return strings.Contains(out, "ready"), out
+		})
+		// stdinOnce: the container's stdin closes when the client's does,
+		// the loop ends, the container exits and so does the attach.
+		out, err := c.KubectlIn("ping\n", "attach", "-i", "reader")
+		if err != nil {
+			t.Errorf("attach: %v\n%s", err, out)
+		}
+		if !strings.Contains(out, "got ping") {
+			t.Errorf("attach output: %q", out)
+		}
+		// The attempt that read stdin ended; the restarted one's log is new.
+		waitFor(t, 20*time.Second, func() (bool, string) {
+			logs, _ := c.Kubectl("logs", "reader", "--previous")
+			return strings.Contains(logs, "got ping"), logs
+		})
+	})
+	t.Run("host network, hostPort and dnsPolicy", func(t *testing.T) {
+		c.MustKubectlIn(t, `apiVersion: v1
+kind: Pod
+metadata:
+  name: onhost
+spec:
+  hostNetwork: true
+  dnsPolicy: ClusterFirstWithHostNet
+  containers:
+  - name: web
+    image: wharf/netexec
+    args: ["--http-port=18080"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: ported
+spec:
+  dnsPolicy: None
+  dnsConfig:
+    nameservers: ["192.0.2.53"]
+    searches: ["example.test"]
+    options:
+    - name: ndots
+      value: "2"
+  containers:
+  - name: web
+    image: wharf/netexec
+    ports:
+    - containerPort: 8080
+      hostPort: 18081
+`, "apply", "-f", "-")
+		onhost := c.runningPod(t, "onhost")
+		c.runningPod(t, "ported")
+		if onhost.Status.PodIP != c.node.IP {
+			t.Errorf("hostNetwork pod IP %s, want the node's %s", onhost.Status.PodIP, c.node.IP)
+		}
+		if out := c.MustKubectl("exec", "onhost", "--", "cat", "/etc/resolv.conf"); !strings.Contains(out, "nameserver 10.96.0.10") {
+			t.Errorf("ClusterFirstWithHostNet resolv.conf:\n%s", out)
+		}
+		out := c.MustKubectl("exec", "ported", "--", "cat", "/etc/resolv.conf")
+		if !strings.Contains(out, "nameserver 192.0.2.53") || !strings.Contains(out, "search example.test") ||
+			!strings.Contains(out, "options ndots:2") || strings.Contains(out, "10.96.0.10") {
+			t.Errorf("dnsPolicy None resolv.conf:\n%s", out)
+		}
+		// From the outside host, through the router, to the node's ports:
+		// the host-network pod answers with the machine's hostname.
+		for _, tc := range []struct {
+			port int
+			want string
+		}{{18080, ""}, {18081, "ported"}} {
+			url := fmt.Sprintf("http://%s:%d/hostname", c.node.IP, tc.port)
+			waitFor(t, 20*time.Second, func() (bool, string) {
+				out, err := c.sb.Exec(c.sb.Outside, "curl", "-s", "--max-time", "2", url)
+				got := strings.TrimSpace(out)
+				return err == nil && got != "" && (tc.want == "" || got == tc.want), url + ": " + out
+			})
+		}
+	})
 	t.Run("agent kill -9 keeps pods running with their IPs and logs", func(t *testing.T) {
 		before := c.runningPod(t, "a")
 		c.Kill9()
@@ -327,7 +466,13 @@ spec:
 			out, _ := c.Kubectl("get", "pods", "-l", "app=many", "--no-headers")
 			return strings.Count(out, "Running") == 20, out
 		})
+		list, _ := c.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
 		c.MustKubectl("delete", "pods", "--all", "--wait=true", "--timeout=90s")
+		for _, p := range list.Items {
+			if dirs, _ := filepath.Glob("/sys/fs/cgroup/*/wharf/pod" + string(p.UID)); len(dirs) > 0 {
+				t.Errorf("cgroups left for pod %s: %v", p.Name, dirs)
+			}
+		}
 		if left := c.leftovers(t); left != "" {
 			t.Error(left)
 		}

@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -358,9 +357,8 @@ func (r *Runtime) RemoveCgroupParent(parent string) error {
 	}
 	var errs []error
 	for _, base := range r.cgroupLayout().bases {
-		dir := filepath.Join(base, filepath.Clean("/"+parent))
-		if err := unix.Rmdir(dir); err != nil && !errors.Is(err, syscall.ENOENT) {
-			errs = append(errs, fmt.Errorf("remove cgroup %s: %w", dir, err))
+		if err := rmdirRetry(filepath.Join(base, filepath.Clean("/"+parent))); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

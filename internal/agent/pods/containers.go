@@ -207,6 +207,9 @@ func (w *podWorker) start(ctx context.Context, pod *corev1.Pod, spec corev1.Cont
 		return
 	}
 	c.st = st
+	for _, warning := range st.Warnings {
+		w.event(pod, corev1.EventTypeWarning, "ResourceLimitsNotApplied", "Container "+spec.Name+": "+warning)
+	}
 	w.event(pod, corev1.EventTypeNormal, "Started", "Started container "+spec.Name)
 	w.watch(ctx, c)
 	w.startProbes(ctx, pod, spec, c)

@@ -3,10 +3,12 @@ package pods
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -46,10 +48,7 @@ func (w *podWorker) buildSpec(pod *corev1.Pod, c corev1.Container, attempt int) 
 		}
 		return container.Spec{}, &startError{"ErrImagePull", "Failed", msg}
 	}
-	services, _ := w.m.services.List(everything)
-	if pod.Spec.EnableServiceLinks != nil && !*pod.Spec.EnableServiceLinks {
-		services = onlyKubernetes(services)
-	}
+	services := w.envServices(pod)
 	env, command, args, err := podenv.Container(w.podWithIPs(pod), &c, services, w.m.objects)
 	if err != nil {
 		return container.Spec{}, &startError{"CreateContainerConfigError", "Failed", "Error: " + err.Error()}
@@ -74,6 +73,7 @@ func (w *podWorker) buildSpec(pod *corev1.Pod, c corev1.Container, attempt int) 
 		Files:        w.etcFiles(pod),
 		LogPath:      w.containerLog(c.Name, attempt),
 		Stdin:        c.Stdin,
+		StdinOnce:    c.StdinOnce,
 		TTY:          c.TTY,
 		CgroupParent: cgroupParent(w.uid),
 	}
@@ -110,6 +110,16 @@ func (w *podWorker) podWithIPs(pod *corev1.Pod) *corev1.Pod {
 	return p
 }
 
+// podHostname is the UTS hostname: the node's on the host network.
+func podHostname(pod *corev1.Pod) string {
+	if pod.Spec.HostNetwork {
+		if h, err := os.Hostname(); err == nil {
+			return h
+		}
+	}
+	return hostname(pod)
+}
+
 // containerEnv is the image's env, then PATH, HOSTNAME and HOME unless
 // set, then the container's own (which wins).
 func containerEnv(pod *corev1.Pod, imageEnv, own []string) []string {
@@ -130,16 +140,22 @@ func containerEnv(pod *corev1.Pod, imageEnv, own []string) []string {
 		add(kv)
 	}
 	add(defaultPath)
-	add("HOSTNAME=" + hostname(pod))
+	add("HOSTNAME=" + podHostname(pod))
 	add("HOME=/root")
 	return append(env, own...)
 }
 
-func onlyKubernetes(services []*corev1.Service) []*corev1.Service {
+// envServices are the services a container's variables come from, as
+// kubelet picks them: the pod's namespace's (unless enableServiceLinks is
+// false) and the kubernetes service of the default namespace.
+func (w *podWorker) envServices(pod *corev1.Pod) []*corev1.Service {
 	var out []*corev1.Service
-	for _, s := range services {
-		if s.Namespace == "default" && s.Name == "kubernetes" {
-			out = append(out, s)
+	if pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks {
+		out, _ = w.m.services.Services(pod.Namespace).List(everything)
+	}
+	if pod.Namespace != metav1.NamespaceDefault {
+		if k, err := w.m.services.Services(metav1.NamespaceDefault).Get("kubernetes"); err == nil {
+			out = append(out, k)
 		}
 	}
 	return out

@@ -187,6 +187,11 @@ func conditions(pod *corev1.Pod, v podView, st corev1.PodStatus, now time.Time) 
 	if terminal {
 		ready = false
 	}
+	containersReady := ready
+	gatesMsg := unmetGates(pod)
+	if gatesMsg != "" {
+		ready = false
+	}
 	reason, msg := "", ""
 	if !ready {
 		reason = "ContainersNotReady"
@@ -205,12 +210,9 @@ func conditions(pod *corev1.Pod, v podView, st corev1.PodStatus, now time.Time) 
 	conds := []corev1.PodCondition{
 		cond(corev1.PodReadyToStartContainers, v.SandboxReady, "", ""),
 		cond(corev1.PodInitialized, v.InitDone, initReason, ""),
-		cond(corev1.ContainersReady, ready, reason, msg),
-		cond(corev1.PodReady, ready, reason, msg),
+		cond(corev1.ContainersReady, containersReady, reason, msg),
+		readyCondition(ready, containersReady, reason, msg, gatesMsg),
 		cond(corev1.PodScheduled, true, "", ""),
-	}
-	for _, c := range pod.Spec.ReadinessGates {
-		_ = c // readiness gates are set by others; kept from prev below
 	}
 	mt := metav1.NewTime(now)
 	for i := range conds {
@@ -227,6 +229,35 @@ func conditions(pod *corev1.Pod, v podView, st corev1.PodStatus, now time.Time) 
 		}
 	}
 	return conds
+}
+
+// readyCondition is PodReady: the containers' readiness and, as upstream,
+// every readiness gate's condition True.
+func readyCondition(ready, containersReady bool, reason, msg, gatesMsg string) corev1.PodCondition {
+	if containersReady && !ready {
+		reason, msg = "ReadinessGatesNotReady", gatesMsg
+	}
+	return cond(corev1.PodReady, ready, reason, msg)
+}
+
+// unmetGates says which readiness gates are not True, "" when all are.
+func unmetGates(pod *corev1.Pod) string {
+	var missing []string
+	for _, g := range pod.Spec.ReadinessGates {
+		met := false
+		for _, c := range pod.Status.Conditions {
+			if c.Type == g.ConditionType && c.Status == corev1.ConditionTrue {
+				met = true
+			}
+		}
+		if !met {
+			missing = append(missing, string(g.ConditionType))
+		}
+	}
+	if len(missing) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("corresponding condition of pod readiness gate %q does not exist.", missing[0])
 }
 
 func cond(t corev1.PodConditionType, ok bool, reason, msg string) corev1.PodCondition {

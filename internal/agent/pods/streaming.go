@@ -80,7 +80,7 @@ func (s *Streams) CheckPod(namespace, pod, uid, name string) error {
 		return kubeletserver.NotFound("pod %q with UID %s not found on this node", pod, uid)
 	}
 	if name == "" {
-		if w.sandbox == nil {
+		if !w.hasSandbox() {
 			return kubeletserver.BadRequest("pod %q has no network yet", pod)
 		}
 		return nil
@@ -107,7 +107,7 @@ func (s *Streams) ExecInContainer(ctx context.Context, podName, uid, name string
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	code, err := s.Exec(ctx, snap.id, cmd, readerOrNil(in), writerOrNil(out), writerOrNil(errw), tty, sizes(ctx, resize))
+	code, err := s.Exec(ctx, snap.id, cmd, in, out, errw, tty, sizes(ctx, resize))
 	if err != nil {
 		return err
 	}
@@ -127,7 +127,7 @@ func (s *Streams) AttachContainer(ctx context.Context, podName, uid, name string
 	if !snap.running {
 		return fmt.Errorf("container %q in pod %q is not running", name, pod)
 	}
-	return s.Attach(ctx, snap.id, readerOrNil(in), writerOrNil(out), writerOrNil(errw), tty, sizes(ctx, resize))
+	return s.Attach(ctx, snap.id, in, out, errw, tty, sizes(ctx, resize))
 }
 
 // PortForward connects stream to port on the pod's loopback, from inside
@@ -166,23 +166,44 @@ func (s *Streams) PortForward(ctx context.Context, podName, uid string, port int
 	return nil
 }
 
-// snapshot copies what streaming needs, under the worker's lock.
+// publish copies what streaming needs for other goroutines to read under
+// the lock; the worker calls it after every sync.
+func (w *podWorker) publish() {
+	pub := published{ctrs: map[string]snapshot{}}
+	if w.sandbox != nil {
+		pub.sandbox, pub.netns = true, w.sandbox.NetnsPath
+	}
+	for name, c := range w.ctrs {
+		pub.ctrs[name] = snapshot{id: c.id, lastID: c.lastID, attempt: c.attempt, started: c.started,
+			running: c.st.Running, waiting: c.waitReason, netns: pub.netns}
+	}
+	w.mu.Lock()
+	w.pub = pub
+	w.mu.Unlock()
+}
+
+// published is the worker's state as streaming sees it.
+type published struct {
+	sandbox bool
+	netns   string
+	ctrs    map[string]snapshot
+}
+
+// snapshot is the last published state of container name.
 func (w *podWorker) snapshot(name string) snapshot {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	s := snapshot{}
-	if w.sandbox != nil {
-		s.netns = w.sandbox.NetnsPath
-	}
-	c, ok := w.ctrs[name]
+	s, ok := w.pub.ctrs[name]
 	if !ok {
-		s.waiting = "ContainerCreating"
-		return s
+		return snapshot{waiting: "ContainerCreating", netns: w.pub.netns}
 	}
-	s.id, s.lastID, s.attempt, s.started = c.id, c.lastID, c.attempt, c.started
-	s.running = c.st.Running
-	s.waiting = c.waitReason
 	return s
+}
+
+func (w *podWorker) hasSandbox() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pub.sandbox
 }
 
 func sizes(ctx context.Context, in <-chan criremote.TerminalSize) <-chan container.TermSize {
@@ -209,18 +230,4 @@ func sizes(ctx context.Context, in <-chan criremote.TerminalSize) <-chan contain
 		}
 	}()
 	return out
-}
-
-func readerOrNil(r io.Reader) io.Reader {
-	if r == nil {
-		return nil
-	}
-	return r
-}
-
-func writerOrNil(w io.WriteCloser) io.Writer {
-	if w == nil {
-		return nil
-	}
-	return w
 }

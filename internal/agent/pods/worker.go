@@ -30,6 +30,7 @@ type podWorker struct {
 
 	mu     sync.Mutex
 	latest *corev1.Pod
+	pub    published
 
 	sandbox   *podnet.Sandbox
 	sandboxAt time.Time
@@ -88,7 +89,9 @@ func (w *podWorker) run(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
-		if done := w.sync(ctx); done {
+		done := w.sync(ctx)
+		w.publish()
+		if done {
 			return
 		}
 		select {
@@ -288,20 +291,18 @@ func (w *podWorker) teardown(ctx context.Context, grace time.Duration) {
 		w.adopt()
 	}
 	w.stopContainers(grace)
-	for _, c := range w.ctrs {
-		w.m.cfg.Runtime.Remove(c.id)
-		if c.lastID != "" {
-			w.m.cfg.Runtime.Remove(c.lastID)
-		}
-	}
 	ids, _ := w.m.cfg.Runtime.List()
 	for _, id := range ids {
 		if strings.HasPrefix(id, string(w.uid)+"_") {
-			w.m.cfg.Runtime.Remove(id)
+			if err := w.m.cfg.Runtime.Remove(id); err != nil {
+				logf("pod %s/%s: %v", w.ref.Namespace, w.ref.Name, err)
+			}
 		}
 	}
 	if rc, ok := w.m.cfg.Runtime.(interface{ RemoveCgroupParent(string) error }); ok {
-		rc.RemoveCgroupParent(cgroupParent(w.uid))
+		if err := rc.RemoveCgroupParent(cgroupParent(w.uid)); err != nil {
+			logf("pod %s/%s: %v", w.ref.Namespace, w.ref.Name, err)
+		}
 	}
 	if err := w.m.cfg.Network.Teardown(ctx, w.ref); err != nil {
 		logf("pod %s/%s: remove sandbox: %v", w.ref.Namespace, w.ref.Name, err)

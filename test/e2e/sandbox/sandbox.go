@@ -317,6 +317,24 @@ func reapStale() {
 		}
 		_ = ip("netns", "del", e.Name())
 		_ = os.Remove(filepath.Join(stateDir, e.Name()))
+		reapRun(e.Name())
+	}
+}
+
+// reapRun deletes the other namespaces of a dead run: those whose names
+// start with the run's prefix (wharf-<id>-), such as the pod namespaces an
+// agent in it made (wharf-<id>-pod-...).
+func reapRun(name string) {
+	i := strings.LastIndex(name, "-")
+	if i < 0 {
+		return
+	}
+	prefix := name[:i+1]
+	entries, _ := os.ReadDir("/run/netns")
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) {
+			_ = ip("netns", "del", e.Name())
+		}
 	}
 }
 
