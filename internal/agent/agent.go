@@ -57,8 +57,18 @@ type Config struct {
 	// KeepPodsOnExit leaves pods running when the agent stops cleanly (they
 	// always survive a crash or kill -9, and are adopted on restart).
 	KeepPodsOnExit bool
-	// DisablePods runs no pods (node registration only).
-	DisablePods bool
+	// DisablePods runs no pods (node registration only); DisableProxy and
+	// DisableDNS leave the service proxy and cluster DNS to the user's own.
+	DisablePods, DisableProxy, DisableDNS bool
+	// ClusterCIDR and ServiceCIDR are the pod and service ranges (for the
+	// proxy's masquerade and guard rules).
+	ClusterCIDR, ServiceCIDR string
+	// NodePortAddresses selects the addresses NodePorts answer on
+	// ("primary", the default, or CIDRs).
+	NodePortAddresses []string
+	// DNSUpstreams are where cluster DNS forwards other names (default: the
+	// host's resolv.conf).
+	DNSUpstreams []string
 }
 
 // Defaults fills in unset fields.
@@ -104,6 +114,12 @@ func (c *Config) Defaults() error {
 	if c.ClusterDNS == nil {
 		c.ClusterDNS = []string{"10.96.0.10"}
 	}
+	if c.ClusterCIDR == "" {
+		c.ClusterCIDR = "10.244.0.0/16"
+	}
+	if c.ServiceCIDR == "" {
+		c.ServiceCIDR = "10.96.0.0/12"
+	}
 	return nil
 }
 
@@ -141,16 +157,36 @@ func Run(ctx context.Context, c Config) error {
 	}
 	n := &nodeStatus{client: client, cfg: &c}
 	fmt.Fprintf(os.Stderr, "wharf agent: node %s (%s) joined %s\n", c.NodeName, c.NodeIP, c.Server)
-	if c.DisablePods {
-		return n.run(ctx)
+	roles := []func(context.Context, *Config, kubernetes.Interface) error{
+		func(ctx context.Context, _ *Config, _ kubernetes.Interface) error { return n.run(ctx) },
 	}
-	errs := make(chan error, 2)
-	go func() { errs <- n.run(ctx) }()
-	go func() { errs <- runPods(ctx, &c, client) }()
-	err = <-errs
-	if ctx.Err() == nil {
-		return err
+	if !c.DisablePods {
+		roles = append(roles, runPods)
 	}
-	<-errs
-	return nil
+	if !c.DisableProxy {
+		roles = append(roles, runProxy)
+	}
+	if !c.DisableDNS {
+		roles = append(roles, runDNS)
+	}
+	return runAll(ctx, &c, client, roles)
+}
+
+// runAll runs the agent's roles until ctx ends; the first to fail stops
+// the others and its error is returned.
+func runAll(ctx context.Context, c *Config, client kubernetes.Interface, roles []func(context.Context, *Config, kubernetes.Interface) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(roles))
+	for _, role := range roles {
+		go func() { errs <- role(ctx, c, client) }()
+	}
+	var first error
+	for range roles {
+		if err := <-errs; err != nil && first == nil && ctx.Err() == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
 }

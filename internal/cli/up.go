@@ -16,7 +16,7 @@ import (
 )
 
 // upComponents are what `wharf up --disable` can leave out.
-var upComponents = sets.New("agent", "pods")
+var upComponents = sets.New("agent", "pods", "proxy", "dns")
 
 // newUpCommand is `wharf up`: everything on one machine, the API server with
 // embedded etcd and this machine's node agent in one process.
@@ -29,14 +29,11 @@ func newUpCommand() *cobra.Command {
 		Short: "Run a whole cluster on this machine (server, embedded etcd and this node's agent)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, d := range disable {
-				if !upComponents.Has(d) {
-					return fmt.Errorf("--disable=%s: not one of %s", d, strings.Join(sets.List(upComponents), ", "))
-				}
+			if err := applyDisable(&a.cfg, disable, upComponents); err != nil {
+				return err
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
-			a.cfg.DisablePods = sets.New(disable...).Has("pods")
 			if !sets.New(disable...).Has("agent") {
 				go runLocalAgent(ctx, o, a.cfg)
 			}
@@ -45,7 +42,7 @@ func newUpCommand() *cobra.Command {
 	}
 	o.addFlags(cmd.Flags())
 	a.addNodeFlags(cmd.Flags())
-	cmd.Flags().StringSliceVar(&disable, "disable", nil, "components not to run: agent (no node here), pods (a node that runs no pods)")
+	cmd.Flags().StringSliceVar(&disable, "disable", nil, "components not to run: agent (no node here), pods, proxy, dns (left to your own kube-proxy or CoreDNS)")
 	return cmd
 }
 
@@ -73,6 +70,7 @@ func runLocalAgent(ctx context.Context, o *serverOptions, cfg agent.Config) {
 	cfg.Server = fmt.Sprintf("https://%s:%d", host, o.api.SecurePort)
 	cfg.DataDir = dir
 	cfg.ClusterDomain = o.api.ClusterDomain
+	cfg.ClusterCIDR, cfg.ServiceCIDR = o.api.ClusterCIDR, o.api.ServiceCIDR
 	if dns := o.api.ClusterDNS; dns != "" {
 		cfg.ClusterDNS = []string{dns}
 	} else if ip := apiserver.ClusterDNSIP(o.api.ServiceCIDR); ip != nil {

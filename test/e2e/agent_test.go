@@ -21,7 +21,7 @@ import (
 // a wrong token is refused at once.
 func TestAgentJoinsAndKeepsItsNodeAlive(t *testing.T) {
 	// 192.0.2.50 (TEST-NET-1) is only written into the Node's status.
-	s := framework.Start(t, framework.Options{Agent: true, Extra: []string{"--node-name=test-node", "--node-ip=192.0.2.50", "--disable=pods"}})
+	s := framework.Start(t, framework.Options{Agent: true, Extra: []string{"--node-name=test-node", "--node-ip=192.0.2.50", "--disable=pods,proxy,dns"}})
 	client := s.Client()
 	ctx := context.Background()
 	waitFor(t, 30*time.Second, func() (bool, string) {

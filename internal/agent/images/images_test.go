@@ -19,8 +19,8 @@ func TestResolveBuiltinAndAdminEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := map[string][]string{
-		"jonbaier/node-express-info:latest":            {"node", "/usr/src/app/server.js"},
-		"docker.io/jonbaier/node-express-info":         {"node", "/usr/src/app/server.js"},
+		"jonbaier/node-express-info:latest":            {"node", "/app/server.js"},
+		"docker.io/jonbaier/node-express-info":         {"node", "/app/server.js"},
 		"docker.io/library/busybox:1.36":               {"sh"},
 		"busybox@sha256:" + strings.Repeat("a", 64):    {"sh"},
 		"example.com/team/app:v2":                      {"/bin/true"},
