@@ -33,7 +33,7 @@ func TestPodsBench(t *testing.T) {
 	sb := sandbox.New(t, sandbox.Options{Nodes: 1})
 	prefix := "wharf-" + sb.ID + "-pod-"
 	s := framework.Start(t, framework.Options{Agent: true, Netns: sb.Nodes[0].NetnsPath(),
-		Extra: []string{"--node-name=node-1", "--netns-prefix=" + prefix}})
+		Extra: []string{"--node-name=node-1", "--netns-prefix=" + prefix, "--dns-upstream=" + sb.Resolver.IP + ":53"}})
 	client := s.Client()
 	ctx := context.Background()
 	for {

@@ -35,6 +35,7 @@ func startPodCluster(t *testing.T) *podCluster {
 	prefix := "wharf-" + sb.ID + "-pod-"
 	s := framework.Start(t, framework.Options{Agent: true, Netns: node.NetnsPath(), Extra: []string{
 		"--node-name=node-1", "--netns-prefix=" + prefix, "--bind-address=0.0.0.0",
+		"--dns-upstream=" + sb.Resolver.IP + ":53", // nothing leaves the sandbox
 	}})
 	c := &podCluster{Server: s, sb: sb, node: node, prefix: prefix, client: s.Client()}
 	t.Cleanup(func() {
