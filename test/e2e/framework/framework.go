@@ -131,12 +131,8 @@ func Start(t testing.TB, o Options) *Server {
 	}
 	dir := o.DataDir
 	if dir == "" {
-		base := ""
-		if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
-			base = "/dev/shm"
-		}
 		var err error
-		dir, err = os.MkdirTemp(base, "wharf-e2e-")
+		dir, err = os.MkdirTemp(shmBase(), "wharf-e2e-")
 		if err != nil {
 			t.Fatal(err)
 		}
