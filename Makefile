@@ -10,7 +10,7 @@ LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
            -X k8s.io/component-base/version.gitTreeState=clean
 export WHARF_LDFLAGS := $(LDFLAGS)
 
-APT_PACKAGES := nftables iptables conntrack iproute2 curl util-linux
+APT_PACKAGES := nftables iptables conntrack iproute2 curl util-linux bind9-dnsutils
 # The CNI reference plugins Wharf installs into <data-dir>/cni/bin, built
 # beside the wharf binary (bin/cni/) at the version go.mod pins.
 CNI_PLUGINS := $(addprefix github.com/containernetworking/plugins/plugins/,\

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 )
 
 // KubeletVersion is what the node reports as its kubelet version.
@@ -80,14 +81,18 @@ func (n *nodeStatus) register(ctx context.Context) error {
 	return n.renewLease(ctx)
 }
 
+// postStatus posts the node's status, retrying when a controller (node
+// IPAM setting the podCIDR) wrote the Node in between.
 func (n *nodeStatus) postStatus(ctx context.Context) error {
-	node, err := n.client.CoreV1().Nodes().Get(ctx, n.cfg.NodeName, metav1.GetOptions{})
-	if err != nil {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		node, err := n.client.CoreV1().Nodes().Get(ctx, n.cfg.NodeName, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		node.Status = desiredStatus(n.cfg, node.Status, time.Now())
+		_, err = n.client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
 		return err
-	}
-	node.Status = desiredStatus(n.cfg, node.Status, time.Now())
-	_, err = n.client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
-	return err
+	})
 }
 
 // desiredStatus is the node's status now: addresses, capacity, the Ready

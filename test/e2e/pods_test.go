@@ -111,7 +111,7 @@ func TestPodsRunWithTheirOwnIPs(t *testing.T) {
 	ctx := context.Background()
 	c.MustKubectl("create", "service", "clusterip", "early", "--tcp=8080:8080")
 	for _, name := range []string{"a", "b"} {
-		c.MustKubectlIn(t, fmt.Sprintf(netexecPod, name, name), "apply", "-f", "-")
+		c.MustKubectlIn(fmt.Sprintf(netexecPod, name, name), "apply", "-f", "-")
 	}
 	a, b := c.runningPod(t, "a"), c.runningPod(t, "b")
 	node, _ := c.client.CoreV1().Nodes().Get(ctx, "node-1", metav1.GetOptions{})
@@ -164,7 +164,7 @@ func TestPodsRunWithTheirOwnIPs(t *testing.T) {
 		}
 	})
 	t.Run("two containers share localhost (C2) and the downward API", func(t *testing.T) {
-		c.MustKubectlIn(t, `apiVersion: v1
+		c.MustKubectlIn(`apiVersion: v1
 kind: Pod
 metadata:
   name: duo
@@ -220,7 +220,7 @@ spec:
 		}
 	})
 	t.Run("logs and restarts", func(t *testing.T) {
-		c.MustKubectlIn(t, `apiVersion: v1
+		c.MustKubectlIn(`apiVersion: v1
 kind: Pod
 metadata:
   name: crash
@@ -259,7 +259,7 @@ spec:
 		})
 	})
 	t.Run("readiness probe moves the pod in and out of Endpoints", func(t *testing.T) {
-		c.MustKubectlIn(t, `apiVersion: v1
+		c.MustKubectlIn(`apiVersion: v1
 kind: Pod
 metadata:
   name: gated
@@ -315,7 +315,7 @@ spec:
 		c.MustKubectl("create", "rolebinding", "default-view", "--clusterrole=view", "--serviceaccount=default:default")
 		// The kubernetes service's cluster IP needs the service proxy; the
 		// pod is pointed at the API server's node address instead.
-		c.MustKubectlIn(t, fmt.Sprintf(`apiVersion: v1
+		c.MustKubectlIn(fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:
   name: incluster
@@ -345,10 +345,10 @@ spec:
 		}
 	})
 	t.Run("exec and attach with stdin", func(t *testing.T) {
-		if out := c.MustKubectlIn(t, "hello stdin\n", "exec", "-i", "a", "--", "cat"); strings.TrimSpace(out) != "hello stdin" {
+		if out := c.MustKubectlIn("hello stdin\n", "exec", "-i", "a", "--", "cat"); strings.TrimSpace(out) != "hello stdin" {
 			t.Errorf("exec -i cat: %q", out)
 		}
-		c.MustKubectlIn(t, `apiVersion: v1
+		c.MustKubectlIn(`apiVersion: v1
 kind: Pod
 metadata:
   name: reader
@@ -380,7 +380,7 @@ spec:
 		})
 	})
 	t.Run("host network, hostPort and dnsPolicy", func(t *testing.T) {
-		c.MustKubectlIn(t, `apiVersion: v1
+		c.MustKubectlIn(`apiVersion: v1
 kind: Pod
 metadata:
   name: onhost
@@ -462,7 +462,7 @@ spec:
 		for i := 0; i < 20; i++ {
 			fmt.Fprintf(&b, netexecPod+"---\n", fmt.Sprintf("many-%d", i), "many")
 		}
-		c.MustKubectlIn(t, b.String(), "apply", "-f", "-")
+		c.MustKubectlIn(b.String(), "apply", "-f", "-")
 		waitFor(t, 120*time.Second, func() (bool, string) {
 			out, _ := c.Kubectl("get", "pods", "-l", "app=many", "--no-headers")
 			return strings.Count(out, "Running") == 20, out
@@ -478,16 +478,6 @@ spec:
 			t.Error(left)
 		}
 	})
-}
-
-// MustKubectlIn is KubectlIn that fails the test on error.
-func (c *podCluster) MustKubectlIn(t *testing.T, stdin string, args ...string) string {
-	t.Helper()
-	out, err := c.KubectlIn(stdin, args...)
-	if err != nil {
-		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
 }
 
 // wrap runs cmd in the node's network namespace with extra env.

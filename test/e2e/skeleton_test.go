@@ -83,6 +83,56 @@ func TestChapterWalkingSkeleton(t *testing.T) {
 			t.Errorf("outside.example: %v %q", err, out)
 		}
 	})
+	t.Run("headless service: one A record per ready pod, following the RC (C17)", func(t *testing.T) {
+		s.MustKubectl("apply", "-f", filepath.Join(dir, "listing-3-12-nodejs-headless-service.yaml"))
+		count := func() (int, string) {
+			out, _ := s.Kubectl("exec", "node-js-pod", "--", "dig", "+short", "node-js-none.default.svc.cluster.local")
+			return len(strings.Fields(out)), out
+		}
+		waitFor(t, 20*time.Second, func() (bool, string) { n, out := count(); return n == 3, out })
+		s.MustKubectl("scale", "rc", "node-js", "--replicas=2")
+		waitFor(t, 20*time.Second, func() (bool, string) { n, out := count(); return n == 2, out })
+		out := s.MustKubectl("exec", "node-js-pod", "--", "curl", "-s", "--max-time", "3", "node-js-none")
+		if !strings.Contains(out, "Pod Information") {
+			t.Errorf("curl node-js-none: %q", out)
+		}
+	})
+	t.Run("SRV for named ports, ExternalName, other namespaces", func(t *testing.T) {
+		s.MustKubectl("apply", "-f", filepath.Join(dir, "listing-3-06-nodejs-multi-service.yaml"))
+		waitFor(t, 20*time.Second, func() (bool, string) {
+			out, _ := s.Kubectl("exec", "node-js-pod", "--", "dig", "+short", "SRV", "_fake-admin-http._tcp.node-js-multi.default.svc.cluster.local")
+			return strings.Contains(out, " 8888 node-js-multi.default.svc.cluster.local."), out
+		})
+		s.MustKubectl("create", "service", "externalname", "elsewhere", "--external-name=outside.example")
+		waitFor(t, 20*time.Second, func() (bool, string) {
+			out, _ := s.Kubectl("exec", "node-js-pod", "--", "dig", "+short", "elsewhere.default.svc.cluster.local")
+			return strings.Contains(out, "outside.example.") && strings.Contains(out, sb.Outside.IP), out
+		})
+		s.MustKubectl("create", "namespace", "test")
+		s.MustKubectlIn(`apiVersion: v1
+kind: Pod
+metadata:
+  name: probe
+  namespace: test
+spec:
+  containers:
+  - name: c
+    image: busybox
+    command: ["sleep", "3600"]
+`, "apply", "-f", "-")
+		waitFor(t, 60*time.Second, func() (bool, string) {
+			out, _ := s.Kubectl("-n", "test", "get", "pod", "probe", "-o", "jsonpath={.status.phase}")
+			return out == "Running", out
+		})
+		if out, err := s.Kubectl("-n", "test", "exec", "probe", "--", "getent", "hosts", "node-js-internal"); err == nil {
+			t.Errorf("the short name resolved from namespace test: %q", out)
+		}
+		for _, name := range []string{"node-js-internal.default", "node-js-internal.default.svc.cluster.local"} {
+			if out, err := s.Kubectl("-n", "test", "exec", "probe", "--", "getent", "hosts", name); err != nil || !strings.HasPrefix(out, svc.Spec.ClusterIP+" ") {
+				t.Errorf("%s from namespace test: %v %q", name, err, out)
+			}
+		}
+	})
 	t.Run("a service with no endpoints refuses at once", func(t *testing.T) {
 		s.MustKubectl("create", "service", "clusterip", "empty", "--tcp=80:80")
 		empty, _ := client.CoreV1().Services("default").Get(ctx, "empty", metav1.GetOptions{})

@@ -301,6 +301,16 @@ func (s *Server) KubectlIn(stdin string, args ...string) (string, error) {
 	return string(out), err
 }
 
+// MustKubectlIn is KubectlIn that fails the test on error.
+func (s *Server) MustKubectlIn(stdin string, args ...string) string {
+	s.t.Helper()
+	out, err := s.KubectlIn(stdin, args...)
+	if err != nil {
+		s.t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
 // MustKubectl is Kubectl that fails the test on error.
 func (s *Server) MustKubectl(args ...string) string {
 	s.t.Helper()
