@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/wharf-io/wharf/internal/agent/podroutes"
 	"github.com/wharf-io/wharf/internal/hostnet"
 )
 
@@ -66,6 +67,11 @@ type Config struct {
 	// NodePortAddresses selects the addresses NodePorts answer on
 	// ("primary", the default, or CIDRs).
 	NodePortAddresses []string
+	// PodNetwork is "host-gw" (routes to other nodes' pod ranges) or "none"
+	// (a user's own CNI and routing); RouteGracePeriod is how long a
+	// NotReady node keeps its route.
+	PodNetwork       string
+	RouteGracePeriod time.Duration
 	// DNSUpstreams are where cluster DNS forwards other names (default: the
 	// host's resolv.conf).
 	DNSUpstreams []string
@@ -120,6 +126,12 @@ func (c *Config) Defaults() error {
 	if c.ServiceCIDR == "" {
 		c.ServiceCIDR = "10.96.0.0/12"
 	}
+	if !c.DisablePods {
+		ranges := podroutes.Ranges{ClusterCIDR: c.ClusterCIDR, ServiceCIDR: c.ServiceCIDR}
+		if err := podroutes.CheckOverlaps(ranges); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -161,7 +173,7 @@ func Run(ctx context.Context, c Config) error {
 		func(ctx context.Context, _ *Config, _ kubernetes.Interface) error { return n.run(ctx) },
 	}
 	if !c.DisablePods {
-		roles = append(roles, runPods)
+		roles = append(roles, runPods, runPodNetwork)
 	}
 	if !c.DisableProxy {
 		roles = append(roles, runProxy)

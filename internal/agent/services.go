@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/wharf-io/wharf/internal/agent/podroutes"
 	clusterdns "github.com/wharf-io/wharf/internal/dns"
 	"github.com/wharf-io/wharf/internal/proxy"
 )
@@ -39,6 +40,19 @@ func runDNS(ctx context.Context, c *Config, client kubernetes.Interface) error {
 	})
 	if err != nil {
 		return fmt.Errorf("cluster DNS: %w", err)
+	}
+	return nil
+}
+
+// runPodNetwork routes other nodes' pod ranges (host-gw) and masquerades
+// pod traffic leaving the cluster.
+func runPodNetwork(ctx context.Context, c *Config, client kubernetes.Interface) error {
+	err := podroutes.Run(ctx, podroutes.Config{
+		Client: client, NodeName: c.NodeName, NodeIP: c.NodeIP,
+		ClusterCIDR: c.ClusterCIDR, ServiceCIDR: c.ServiceCIDR, Mode: c.PodNetwork, GracePeriod: c.RouteGracePeriod,
+	})
+	if err != nil {
+		return fmt.Errorf("pod network: %w", err)
 	}
 	return nil
 }

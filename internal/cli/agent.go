@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -28,6 +29,8 @@ func (o *agentOptions) addNodeFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.cfg.BridgeName, "cni-bridge", "wharf0", "bridge of the default CNI config")
 	fs.BoolVar(&o.cfg.KeepPodsOnExit, "keep-pods-on-exit", false, "leave pods running when the agent stops (they are adopted on restart)")
 	fs.StringSliceVar(&o.cfg.NodePortAddresses, "nodeport-addresses", nil, "addresses NodePorts answer on: primary (default, the node IP) or CIDRs")
+	fs.StringVar(&o.cfg.PodNetwork, "pod-network", "host-gw", "pod network across nodes: host-gw (routes via node addresses, one L2 segment) or none (your own CNI and routing)")
+	fs.DurationVar(&o.cfg.RouteGracePeriod, "route-grace-period", 40*time.Second, "how long a NotReady node keeps its pod route")
 	fs.StringSliceVar(&o.cfg.DNSUpstreams, "dns-upstream", nil, "resolvers cluster DNS forwards other names to (default: the host's /etc/resolv.conf)")
 }
 

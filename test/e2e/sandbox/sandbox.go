@@ -241,6 +241,13 @@ func (s *Sandbox) routerRules() error {
 	if out, err := s.Exec(s.Router, "sysctl", "-qw", "net.ipv4.ip_forward=1"); err != nil {
 		return fmt.Errorf("router forwarding: %v: %s", err, out)
 	}
+	// Frames bridged between nodes on br0 (node to node, pod to pod) are
+	// the nodes' own L2 segment, not routed by the router: keep them out
+	// of its forward hook (br_netfilter would pass them there and the drop
+	// below would eat pod traffic between nodes).
+	if out, err := s.Exec(s.Router, "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0"); err != nil {
+		return fmt.Errorf("router bridge netfilter: %v: %s", err, out)
+	}
 	ruleset := fmt.Sprintf(`table inet sandbox {
   chain forward {
     type filter hook forward priority 0; policy accept;
