@@ -81,4 +81,3 @@ func shmBase() string {
 	}
 	return ""
 }
-
