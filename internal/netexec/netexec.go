@@ -42,8 +42,30 @@ type Reply struct {
 	Message    string `json:"message,omitempty"`
 }
 
+// maxBytes caps /bytes.
+const maxBytes = 1 << 30
+
+// serveBytes answers /bytes?n=N with N zero bytes (at most 1 GiB), for
+// throughput measurements.
+func serveBytes(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.ParseInt(r.URL.Query().Get("n"), 10, 64)
+	if err != nil || n < 0 || n > maxBytes {
+		http.Error(w, fmt.Sprintf("n must be a byte count from 0 to %d", maxBytes), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+	buf := make([]byte, 64<<10)
+	for n > 0 {
+		chunk := min(n, int64(len(buf)))
+		if _, err := w.Write(buf[:chunk]); err != nil {
+			return
+		}
+		n -= chunk
+	}
+}
+
 // Handler returns the HTTP handler: / (who answered), /hostname,
-// /clientip, /echo?msg=... and /healthz.
+// /clientip, /echo?msg=..., /bytes?n=N and /healthz.
 func Handler(c Config) http.Handler {
 	host := c.Hostname
 	if host == "" {
@@ -54,6 +76,7 @@ func Handler(c Config) http.Handler {
 	mux.HandleFunc("/clientip", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, r.RemoteAddr) })
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, r.URL.Query().Get("msg")) })
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })
+	mux.HandleFunc("/bytes", serveBytes)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		clientIP, _, _ := net.SplitHostPort(r.RemoteAddr)
 		local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)

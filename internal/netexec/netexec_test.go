@@ -79,3 +79,17 @@ func TestRunServesHTTPAndUDPUntilCancelled(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestBytes(t *testing.T) {
+	h := Handler(Config{Hostname: "h"})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/bytes?n=200000", nil))
+	if rec.Code != 200 || rec.Body.Len() != 200000 {
+		t.Errorf("/bytes?n=200000: %d, %d bytes", rec.Code, rec.Body.Len())
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/bytes?n=-1", nil))
+	if rec.Code != 400 {
+		t.Errorf("/bytes?n=-1: %d", rec.Code)
+	}
+}

@@ -40,8 +40,11 @@ type syncer struct {
 func (s *syncer) sync(ctx context.Context) (time.Duration, error) {
 	if !s.synced() {
 		// kube-proxy: no sync until Services and EndpointSlices are listed,
-		// or a restart would briefly reject every service.
-		return 0, nil
+		// or a restart would briefly reject every service. The handlers'
+		// HasSynced can trail the informers' (the first Trigger may come
+		// before the listed objects reached the tracker), so look again
+		// shortly instead of waiting for the next event.
+		return 50 * time.Millisecond, nil
 	}
 	start := s.now()
 	st := s.tracker.State()

@@ -23,20 +23,29 @@ type cluster struct {
 // nodes, each with a netns prefix of its own (an agent's CNI GC removes
 // every namespace with its prefix that none of its pods holds).
 func startCluster(t *testing.T, nodes int) *cluster {
+	return startClusterWith(t, nodes, nil, nil)
+}
+
+// startClusterWith is startCluster with extra flags for some agents (by
+// node index, 1 for node-2), after prepare has seen the sandbox.
+func startClusterWith(t *testing.T, nodes int, extra map[int][]string, prepare func(*sandbox.Sandbox)) *cluster {
 	t.Helper()
 	sb := sandbox.New(t, sandbox.Options{Nodes: nodes})
+	if prepare != nil {
+		prepare(sb)
+	}
 	sb.ServeDNS(sb.Resolver, map[string]string{"outside.example.": sb.Outside.IP})
 	common := func(i int) []string {
 		return []string{fmt.Sprintf("--node-name=node-%d", i+1), fmt.Sprintf("--netns-prefix=wharf-%s-pod-n%d-", sb.ID, i+1),
-			"--dns-upstream=" + sb.Resolver.IP + ":53"}
+			"--dns-upstream=" + sb.Resolver.IP + ":53", "--route-grace-period=5s"}
 	}
 	s := framework.Start(t, framework.Options{Agent: true, Netns: sb.Nodes[0].NetnsPath(), Extra: append(common(0),
-		"--bind-address=0.0.0.0", "--advertise-address="+sb.Nodes[0].IP)})
+		"--bind-address=0.0.0.0", "--advertise-address="+sb.Nodes[0].IP, "--node-monitor-grace-period=15s")})
 	c := &cluster{Server: s, sb: sb}
 	for i := 1; i < nodes; i++ {
 		c.agents = append(c.agents, framework.StartAgent(t, framework.AgentOptions{
 			Server: fmt.Sprintf("https://%s:%d", sb.Nodes[0].IP, s.Port), TokenFile: filepath.Join(s.DataDir, "token"),
-			Netns: sb.Nodes[i].NetnsPath(), Extra: common(i),
+			Netns: sb.Nodes[i].NetnsPath(), Extra: append(common(i), extra[i]...),
 		}))
 	}
 	t.Cleanup(func() {
@@ -160,4 +169,31 @@ spec:
 			return err == nil && strings.TrimSpace(out) == "b", out
 		})
 	})
+	t.Run("a stopped node's route goes after the grace period and comes back", func(t *testing.T) {
+		podCIDR, _ := c.Kubectl("get", "node", "node-2", "-o", "jsonpath={.spec.podCIDR}")
+		routed := func() (bool, string) {
+			out, _ := c.sb.Exec(c.sb.Nodes[0], "ip", "route", "show", podCIDR)
+			return strings.Contains(out, "via "+c.sb.Nodes[1].IP), out
+		}
+		if ok, out := routed(); !ok {
+			t.Fatalf("node-1 does not route node-2's %s: %q", podCIDR, out)
+		}
+		stopped := time.Now()
+		c.agents[0].Stop()
+		waitFor(t, 90*time.Second, func() (bool, string) { ok, out := routed(); return !ok, out })
+		t.Logf("route removed %v after the agent stopped", time.Since(stopped).Round(time.Second))
+		c.agents[0].Restart()
+		waitFor(t, 60*time.Second, func() (bool, string) { return routed() })
+		waitFor(t, 60*time.Second, func() (bool, string) {
+			out, _ := c.Kubectl("exec", "a", "--", "curl", "-s", "--max-time", "2", "http://"+bIPAfterRestart(c)+":8080/clientip")
+			return hostOf(out) == aIP, out
+		})
+	})
+}
+
+// bIPAfterRestart is pod b's address (a clean stop removed its sandbox; the
+// restarted agent gave it a new one).
+func bIPAfterRestart(c *cluster) string {
+	out, _ := c.Kubectl("get", "pod", "b", "-o", "jsonpath={.status.podIP}")
+	return strings.TrimSpace(out)
 }

@@ -313,9 +313,10 @@ spec:
 	})
 	t.Run("in-cluster client-go with the pod's service-account token", func(t *testing.T) {
 		c.MustKubectl("create", "rolebinding", "default-view", "--clusterrole=view", "--serviceaccount=default:default")
-		// The kubernetes service's cluster IP needs the service proxy; the
-		// pod is pointed at the API server's node address instead.
-		c.MustKubectlIn(fmt.Sprintf(`apiVersion: v1
+		// kubectl in the pod finds the API server as client-go does: the
+		// kubernetes service's address (through the proxy) and the mounted
+		// service-account token and CA.
+		c.MustKubectlIn(`apiVersion: v1
 kind: Pod
 metadata:
   name: incluster
@@ -325,12 +326,7 @@ spec:
   - name: kubectl
     image: wharf/agnhost
     args: ["kubectl", "get", "services", "-o", "name"]
-    env:
-    - name: KUBERNETES_SERVICE_HOST
-      value: "%s"
-    - name: KUBERNETES_SERVICE_PORT
-      value: "%d"
-`, c.node.IP, c.Port), "apply", "-f", "-")
+`, "apply", "-f", "-")
 		waitFor(t, 60*time.Second, func() (bool, string) {
 			out, _ := c.Kubectl("get", "pod", "incluster", "-o", "jsonpath={.status.phase}")
 			return out == "Succeeded" || out == "Failed", out
@@ -342,6 +338,25 @@ spec:
 		if out := c.MustKubectl("exec", "a", "--", "ls", "/var/run/secrets/kubernetes.io/serviceaccount"); !strings.Contains(out, "token") ||
 			!strings.Contains(out, "ca.crt") || !strings.Contains(out, "namespace") {
 			t.Errorf("service account mount: %q", out)
+		}
+	})
+	t.Run("an image not in the table fails the pod clearly", func(t *testing.T) {
+		c.MustKubectlIn(`apiVersion: v1
+kind: Pod
+metadata:
+  name: noimage
+spec:
+  containers:
+  - name: c
+    image: example.com/nosuch/image:1.0
+`, "apply", "-f", "-")
+		waitFor(t, 30*time.Second, func() (bool, string) {
+			out, _ := c.Kubectl("get", "pod", "noimage", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}")
+			return out == "ErrImagePull" || out == "ImagePullBackOff", out
+		})
+		out := c.MustKubectl("describe", "pod", "noimage")
+		if !strings.Contains(out, `Failed to pull image "example.com/nosuch/image:1.0"`) {
+			t.Errorf("describe shows no pull failure:\n%s", out)
 		}
 	})
 	t.Run("exec and attach with stdin", func(t *testing.T) {

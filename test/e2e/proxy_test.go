@@ -46,6 +46,15 @@ spec:
 		return c.Kubectl("exec", "client", "--", "curl", "-s", "--max-time", "3", url)
 	}
 
+	t.Run("listing 3-6's service variables in a later pod (C20)", func(t *testing.T) {
+		out := c.MustKubectl("exec", "client", "--", "env")
+		for _, want := range []string{"NODE_JS_MULTI_SERVICE_PORT_FAKE_ADMIN_HTTP=8888", "NODE_JS_MULTI_SERVICE_PORT_HTTP=80",
+			"NODE_JS_90_SERVICE_PORT=90", "NODE_JS_90_PORT_90_TCP_PORT=90"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("env lacks %s", want)
+			}
+		}
+	})
 	t.Run("port 90 to targetPort 80 (listing 3-4)", func(t *testing.T) {
 		waitFor(t, 60*time.Second, func() (bool, string) {
 			out, _ := curl("http://node-js-90:90/")

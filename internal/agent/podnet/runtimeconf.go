@@ -90,9 +90,21 @@ func runtimeConf(pod PodRef, netnsPath string, ports []PortMapping) *libcni.Runt
 	return rt
 }
 
+// onlyLoopback says whether a result gave the pod no address but
+// loopback ones (the loopback plugin alone reports 127.0.0.1 on lo).
+func onlyLoopback(r *types100.Result) bool {
+	for _, ipc := range r.IPs {
+		if !ipc.Address.IP.IsLoopback() {
+			return false
+		}
+	}
+	return true
+}
+
 // sandboxFromResult picks out of a CNI result the addresses of the pod's
 // interface: those whose interface index names PodInterface inside a
-// sandbox, or that name no interface.
+// sandbox, or that name no interface. A result with no address at all is
+// a pod without a network interface.
 func sandboxFromResult(netnsPath string, res types.Result) (Sandbox, error) {
 	if res == nil {
 		return Sandbox{}, errors.New("CNI returned no result")
@@ -115,7 +127,12 @@ func sandboxFromResult(netnsPath string, res types.Result) (Sandbox, error) {
 		}
 		sb.IPs = append(sb.IPs, append(net.IP(nil), ip...))
 	}
-	if len(sb.IPs) == 0 {
+	switch {
+	case onlyLoopback(r):
+		// A config of the loopback plugin alone (Docker's "none"): the
+		// pod has lo and no address, as it asked.
+		sb.Interface = ""
+	case len(sb.IPs) == 0:
 		return Sandbox{}, fmt.Errorf("CNI result has no address for %s", PodInterface)
 	}
 	return sb, nil

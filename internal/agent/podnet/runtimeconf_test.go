@@ -106,4 +106,8 @@ func TestSandboxFromResultPicksPodInterface(t *testing.T) {
 	if _, err := sandboxFromResult("/p", res); err == nil {
 		t.Error("result with only the gateway address: want error")
 	}
+	res.IPs = []*types100.IPConfig{{Interface: idx(0), Address: cidr("127.0.0.1/8")}}
+	if sb, err := sandboxFromResult("/p", res); err != nil || len(sb.IPs) != 0 || sb.Interface != "" {
+		t.Errorf("loopback-only result: %+v, %v; want a sandbox without interface", sb, err)
+	}
 }

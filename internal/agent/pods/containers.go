@@ -161,6 +161,13 @@ func restarts(policy corev1.RestartPolicy, code int) bool {
 // maybeStart starts the next attempt unless it is backing off.
 func (w *podWorker) maybeStart(ctx context.Context, pod *corev1.Pod, spec corev1.Container, c *ctr) {
 	if now := time.Now(); now.Before(c.notBefore) {
+		switch c.waitReason {
+		case "ErrImagePull", "ImagePullBackOff":
+			c.waitReason, c.waitMsg = "ImagePullBackOff", fmt.Sprintf("Back-off pulling image %q", spec.Image)
+			return
+		case "CreateContainerConfigError", "InvalidImageName":
+			return // the reason stands until the next try
+		}
 		if c.waitReason != "CrashLoopBackOff" {
 			w.event(pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container "+spec.Name+
 				" in pod "+pod.Name+"_"+pod.Namespace+"("+string(pod.UID)+")")
@@ -177,11 +184,13 @@ func (w *podWorker) maybeStart(ctx context.Context, pod *corev1.Pod, spec corev1
 func (w *podWorker) start(ctx context.Context, pod *corev1.Pod, spec corev1.Container, c *ctr) {
 	built, err := w.buildSpec(pod, spec, c.attempt+1)
 	if err != nil {
+		// Retried with the same back-off as a crash loop (kubelet backs
+		// image pulls off the same way), so the event is not repeated
+		// every second.
 		c.waitReason, c.waitMsg = err.reason, err.msg
 		w.event(pod, corev1.EventTypeWarning, err.eventReason, err.msg)
-		if err.reason == "ErrImagePull" {
-			c.waitReason = "ErrImagePull"
-		}
+		c.backoff = min(max(c.backoff*2, backoffInitial), backoffMax)
+		c.notBefore = time.Now().Add(c.backoff)
 		return
 	}
 	w.event(pod, corev1.EventTypeNormal, "Pulled", fmt.Sprintf("Container image %q already present on machine", spec.Image))

@@ -258,7 +258,7 @@ func (w *podWorker) podIPs() []string {
 	if w.sandbox == nil {
 		return nil
 	}
-	if len(w.sandbox.IPs) == 0 {
+	if w.sandbox.NetnsPath == "" { // the host's network
 		return []string{w.m.cfg.NodeIP}
 	}
 	var out []string
