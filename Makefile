@@ -20,6 +20,7 @@ CNI_PLUGINS := $(addprefix github.com/containernetworking/plugins/plugins/,\
 
 build: cni-plugins
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/wharf
+	$(GO) build -o $(dir $(BIN))wharf-init ./cmd/wharf-init
 
 cni-plugins:
 	@mkdir -p $(dir $(BIN))cni

@@ -162,7 +162,10 @@ func Run(ctx context.Context, c Config) error {
 		return err
 	}
 	cfg.UserAgent = "wharf-agent/" + c.NodeName
-	cfg.QPS, cfg.Burst = 50, 100 // kubelet's kubeAPIQPS and kubeAPIBurst
+	// Above kubelet's 50/100: a Wharf node also runs the proxy, DNS and
+	// the pod network on this client, and a burst of pods (status, token,
+	// events per pod) was held back by the client's own rate limiter.
+	cfg.QPS, cfg.Burst = 200, 400
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err

@@ -48,6 +48,9 @@ func runPods(ctx context.Context, c *Config, client kubernetes.Interface) error 
 	}
 	exe, _ := os.Executable()
 	rt := &container.Runtime{Root: filepath.Join(c.DataDir, "containers"), InitPath: exe}
+	if p := filepath.Join(filepath.Dir(exe), "wharf-init"); isExecutable(p) {
+		rt.InitPath, rt.InitArgs = p, []string{}
+	}
 	broadcaster := record.NewBroadcaster()
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
@@ -81,6 +84,12 @@ func kubeletServer(c *Config, p kubeletserver.Provider) (*kubeletserver.Server, 
 		CertFile: certFile, KeyFile: keyFile, ClientCAFile: caFile,
 		Provider: p,
 	})
+}
+
+// isExecutable says whether path is an executable file.
+func isExecutable(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
 }
 
 // execProbe runs exec probes through the runtime, collecting output.

@@ -60,6 +60,13 @@ func Binary(t testing.TB) string {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 			return
 		}
+		// The small container init, where the agent looks for it.
+		cmd = exec.Command("go", "build", "-o", filepath.Join(dir, "wharf-init"), "./cmd/wharf-init")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build wharf-init: %v\n%s", err, out)
+			return
+		}
 		// The CNI reference plugins, where the agent looks for them.
 		args := []string{"build", "-o", filepath.Join(dir, "cni") + "/"}
 		for _, p := range CNIPlugins {
