@@ -169,6 +169,36 @@ spec:
 			return err == nil && strings.TrimSpace(out) == "b", out
 		})
 	})
+	t.Run("the scheduler spreads an RC's pods over the nodes", func(t *testing.T) {
+		c.apply(t, `apiVersion: v1
+kind: ReplicationController
+metadata:
+  name: spread
+spec:
+  replicas: 6
+  selector:
+    app: spread
+  template:
+    metadata:
+      labels:
+        app: spread
+    spec:
+      containers:
+      - name: c
+        image: busybox
+        command: ["sleep", "3600"]
+`)
+		waitFor(t, 60*time.Second, func() (bool, string) {
+			out, _ := c.Kubectl("get", "pods", "-l", "app=spread", "-o", "jsonpath={range .items[*]}{.spec.nodeName} {.status.phase}{\"\\n\"}{end}")
+			perNode := map[string]int{}
+			for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+				if f := strings.Fields(l); len(f) == 2 && f[1] == "Running" {
+					perNode[f[0]]++
+				}
+			}
+			return len(perNode) == 3 && perNode["node-1"]+perNode["node-2"]+perNode["node-3"] == 6, fmt.Sprint(perNode, "\n", out)
+		})
+	})
 	t.Run("a stopped node's route goes after the grace period and comes back", func(t *testing.T) {
 		podCIDR, _ := c.Kubectl("get", "node", "node-2", "-o", "jsonpath={.spec.podCIDR}")
 		routed := func() (bool, string) {

@@ -27,6 +27,9 @@ type nodeInfo struct {
 	requested corev1.ResourceList
 	pods      int
 	hostPorts map[string]bool
+	// scored adds up requests with upstream's non-zero defaults, for
+	// scoring: pods that request nothing still spread over the nodes.
+	scored corev1.ResourceList
 }
 
 // podRequests sums a pod's container requests (init containers as upstream:
@@ -70,7 +73,7 @@ func hostPortKeys(p *corev1.Pod) []string {
 func newNodeInfos(nodes []*corev1.Node, pods []*corev1.Pod) map[string]*nodeInfo {
 	infos := make(map[string]*nodeInfo, len(nodes))
 	for _, n := range nodes {
-		infos[n.Name] = &nodeInfo{node: n, requested: corev1.ResourceList{}, hostPorts: map[string]bool{}}
+		infos[n.Name] = &nodeInfo{node: n, requested: corev1.ResourceList{}, scored: corev1.ResourceList{}, hostPorts: map[string]bool{}}
 	}
 	for _, p := range pods {
 		ni, ok := infos[p.Spec.NodeName]
@@ -89,9 +92,35 @@ func (ni *nodeInfo) add(p *corev1.Pod) {
 		cur.Add(q)
 		ni.requested[r] = cur
 	}
+	for r, q := range nonzeroRequests(p) {
+		cur := ni.scored[r]
+		cur.Add(q)
+		ni.scored[r] = cur
+	}
 	for _, k := range hostPortKeys(p) {
 		ni.hostPorts[k] = true
 	}
+}
+
+// Upstream's defaults for scoring a container that requests nothing
+// (schedutil.DefaultMilliCPURequest, DefaultMemoryRequest).
+var (
+	defaultCPURequest    = resource.MustParse("100m")
+	defaultMemoryRequest = resource.MustParse("200Mi")
+)
+
+// nonzeroRequests is podRequests with the defaults for cpu and memory a
+// pod leaves unset, as upstream scores.
+func nonzeroRequests(p *corev1.Pod) corev1.ResourceList {
+	req := podRequests(p)
+	out := corev1.ResourceList{corev1.ResourceCPU: req[corev1.ResourceCPU], corev1.ResourceMemory: req[corev1.ResourceMemory]}
+	if q := out[corev1.ResourceCPU]; q.IsZero() {
+		out[corev1.ResourceCPU] = defaultCPURequest
+	}
+	if q := out[corev1.ResourceMemory]; q.IsZero() {
+		out[corev1.ResourceMemory] = defaultMemoryRequest
+	}
+	return out
 }
 
 // fits returns nil when pod fits on the node, or why it does not, checked
@@ -144,26 +173,27 @@ func (ni *nodeInfo) fits(p *corev1.Pod) []string {
 }
 
 // score prefers the least allocated node (upstream's default
-// LeastAllocated strategy on cpu and memory), 0..100.
+// LeastAllocated strategy on cpu and memory, with its non-zero request
+// defaults), 0..10000; equal scores go to the node with fewer pods.
 func (ni *nodeInfo) score(p *corev1.Pod) int64 {
-	req := podRequests(p)
+	req := nonzeroRequests(p)
 	var total, count int64
 	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
 		alloc := ni.node.Status.Allocatable[r]
 		if alloc.IsZero() {
 			continue
 		}
-		used := ni.requested[r]
+		used := ni.scored[r]
 		used.Add(req[r])
 		free := alloc.MilliValue() - used.MilliValue()
 		if free < 0 {
 			free = 0
 		}
-		total += free * 100 / alloc.MilliValue()
+		total += free * 10000 / alloc.MilliValue()
 		count++
 	}
 	if count == 0 {
-		return 100 - int64(ni.pods)
+		return 10000 - int64(ni.pods)
 	}
 	return total / count
 }
@@ -222,7 +252,7 @@ func decide(p *corev1.Pod, infos map[string]*nodeInfo) (string, string) {
 			}
 			continue
 		}
-		if s := ni.score(p); s > bestScore {
+		if s := ni.score(p); s > bestScore || s == bestScore && ni.pods < infos[best].pods {
 			best, bestScore = name, s
 		}
 	}

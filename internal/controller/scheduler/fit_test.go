@@ -76,3 +76,24 @@ func TestDecide(t *testing.T) {
 		}
 	}
 }
+
+// Pods that request nothing still spread: scoring counts upstream's
+// non-zero defaults (100m CPU, 200Mi memory).
+func TestPodsWithoutRequestsSpread(t *testing.T) {
+	nodes := []*corev1.Node{node("a", true, "2"), node("b", true, "2"), node("c", true, "2")}
+	infos := newNodeInfos(nodes, nil)
+	perNode := map[string]int{}
+	for i := 0; i < 6; i++ {
+		p := pendingPod("")
+		name, why := decide(p, infos)
+		if name == "" {
+			t.Fatalf("pod %d not scheduled: %s", i, why)
+		}
+		p.Spec.NodeName = name
+		infos[name].add(p)
+		perNode[name]++
+	}
+	if perNode["a"] != 2 || perNode["b"] != 2 || perNode["c"] != 2 {
+		t.Errorf("6 pods over 3 equal nodes: %v", perNode)
+	}
+}
