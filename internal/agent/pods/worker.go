@@ -97,8 +97,7 @@ func (w *podWorker) run(ctx context.Context) {
 		select {
 		case stopPods := <-w.stop:
 			if stopPods {
-				w.stopContainers(2 * time.Second)
-				w.m.cfg.Network.Teardown(context.Background(), w.ref)
+				w.stopForExit()
 			}
 			w.stopProbes()
 			return
@@ -291,6 +290,22 @@ func (w *podWorker) teardown(ctx context.Context, grace time.Duration) {
 		w.adopt()
 	}
 	w.stopContainers(grace)
+	w.removeContainers(ctx)
+	os.RemoveAll(w.dir())
+	os.RemoveAll(w.logDir())
+}
+
+// stopForExit is a clean agent stop: containers, their cgroups and the
+// sandbox go; the pod's record and logs stay for the next start, which
+// runs the pod again.
+func (w *podWorker) stopForExit() {
+	w.stopContainers(2 * time.Second)
+	w.removeContainers(context.Background())
+}
+
+// removeContainers removes every container state dir and cgroup of the pod
+// and its sandbox.
+func (w *podWorker) removeContainers(ctx context.Context) {
 	ids, _ := w.m.cfg.Runtime.List()
 	for _, id := range ids {
 		if strings.HasPrefix(id, string(w.uid)+"_") {
@@ -308,8 +323,6 @@ func (w *podWorker) teardown(ctx context.Context, grace time.Duration) {
 		logf("pod %s/%s: remove sandbox: %v", w.ref.Namespace, w.ref.Name, err)
 	}
 	w.sandbox = nil
-	os.RemoveAll(w.dir())
-	os.RemoveAll(w.logDir())
 }
 
 // finalDelete removes the pod object once everything of it is gone, as
